@@ -1,0 +1,1 @@
+"""The `sendready` command line: a thin typer layer over the library."""

@@ -1,0 +1,328 @@
+"""`sendready`: audit sending domains, list and check rules.
+
+Every error the user can fix is one line on stderr naming file, line and field, with exit code 2;
+tracebacks never reach the terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import dns.resolver
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from auditor._version import __version__
+from auditor.audit import AuditSettings, run_audit
+from auditor.cli.console import print_summary
+from auditor.cli.exit_codes import ExitCode
+from auditor.cli.progress import ProgressBar
+from auditor.collect.dns.backend import DnsBackend
+from auditor.collect.dns.network import Nameserver, NetworkBackend
+from auditor.collect.dns.zonefiles import ZoneBackend
+from auditor.engine.catalogue import load_catalogue
+from auditor.engine.rules import RuleSet, load_rules
+from auditor.errors import AuditorError, InputError
+from auditor.inventory import load_inventory, targets_from_names
+from auditor.model.findings import Severity, Status
+from auditor.model.report import AuditReport
+from auditor.reporters import REPORTERS, SUFFIX_FORMATS
+from auditor.reporters.sinks import write_atomic
+from auditor.resources import rules_dir
+
+app = typer.Typer(
+    name="sendready",
+    help="Is every domain you send email from ready to send?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+rules_app = typer.Typer(help="List, show and check audit rules.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+class FailOn(StrEnum):
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    NEVER = "never"
+
+
+class Format(StrEnum):
+    HTML = "html"
+    MD = "md"
+    JSON = "json"
+
+
+class RegionChoice(StrEnum):
+    US = "us"
+    EU = "eu"
+    AUTO = "auto"
+
+
+AUDIT_EPILOG = """Examples:
+
+  sendready audit examples/inventory.yaml --zone-dir examples/zones --output report.html
+
+  sendready audit mg.example.com --region eu --format json --output -
+
+  sendready audit domains.csv --nameserver 127.0.0.1:5353 --format html --format json --output out/report
+
+Exit codes: 0 nothing failed at or above --fail-on; 1 something did; 2 bad input (one line names
+file, line and field); 130 interrupted (reports written are marked incomplete)."""
+
+
+@app.command(epilog=AUDIT_EPILOG)
+def audit(
+    inputs: Annotated[list[str], typer.Argument(
+        metavar="INVENTORY|DOMAIN...",
+        help="An inventory file (.yaml, .yml or .csv) or one or more domain names.",
+        show_default=False)],
+    zone_dir: Annotated[Path | None, typer.Option(
+        "--zone-dir", help="Answer every DNS lookup from the BIND zone files (*.zone) here.")] = None,
+    nameserver: Annotated[list[str] | None, typer.Option(
+        "--nameserver", metavar="HOST[:PORT]",
+        help="Resolver to ask (repeatable). Default: the system's resolvers.")] = None,
+    rules: Annotated[list[Path] | None, typer.Option(
+        "--rules", metavar="DIR", help="Extra rule directory (repeatable), added to the built-in rules.")] = None,
+    formats: Annotated[list[Format] | None, typer.Option(
+        "--format", help="Report format (repeatable). Default: from --output's suffix.")] = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", metavar="PATH",
+        help="Report file; with several formats, the suffix is set per format. '-' for stdout.")] = None,
+    fail_on: Annotated[FailOn, typer.Option(
+        "--fail-on", help="Exit 1 when a check fails at or above this severity.")] = FailOn.ERROR,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Also exit 1 when such a check could not be verified.")] = False,
+    provider: Annotated[str, typer.Option(
+        "--provider", help="Provider for domains named on the command line.")] = "mailgun",
+    region: Annotated[RegionChoice, typer.Option(
+        "--region", help="Region for domains named on the command line.")] = RegionChoice.AUTO,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.05, help="Seconds per DNS attempt.")] = 2.0,
+    attempts: Annotated[int, typer.Option("--attempts", min=1, max=10, help="DNS attempts per question.")] = 3,
+    max_in_flight: Annotated[int, typer.Option(
+        "--max-in-flight", min=1, max=20000, help="DNS questions in flight at once.")] = 200,
+    qps: Annotated[float | None, typer.Option(
+        "--qps", min=1, help="Cap on DNS questions per second (be kind to public resolvers).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary.")] = False,
+) -> None:
+    """Audit domains: DNS facts, provider rules, and a report with the records to publish."""
+    stdout = Console(highlight=False, soft_wrap=False)
+    stderr = Console(stderr=True, highlight=False)
+    try:
+        targets, inventory = _targets(inputs, provider, region.value)
+        outputs = _outputs(formats, output)
+        ruleset = _ruleset(rules)
+        catalogue = load_catalogue(rules_dir() / "providers" / "catalogue.yaml")
+        backend = _backend(zone_dir, nameserver, timeout, attempts)
+    except AuditorError as exc:
+        _fail(stderr, exc)
+    settings = AuditSettings(max_in_flight=max_in_flight, queries_per_second=qps,
+                             inventory=inventory)
+    bar = ProgressBar(len(targets), stderr)
+    with bar:
+        report = asyncio.run(run_audit(targets, backend=backend, rules=ruleset,
+                                       catalogue=catalogue, settings=settings,
+                                       progress=bar.advance))
+    try:
+        for fmt, path in outputs:
+            text = REPORTERS[fmt][0](report)
+            if path is None:
+                sys.stdout.write(text)
+            else:
+                write_atomic(path, text)
+    except AuditorError as exc:
+        _fail(stderr, exc)
+    if not quiet:
+        summary_console = stderr if any(p is None for _, p in outputs) else stdout
+        print_summary(report, summary_console)
+        for fmt, path in outputs:
+            if path is not None:
+                summary_console.print(Text(f"Wrote {fmt} report: {path}"))
+    raise typer.Exit(int(_exit_code(report, fail_on, strict)))
+
+
+def _fail(console: Console, exc: AuditorError) -> None:
+    console.print(Text(f"sendready: error: {exc}"), soft_wrap=True)
+    raise typer.Exit(int(ExitCode.USAGE))
+
+
+def _targets(inputs: list[str], provider: str, region: str) -> tuple[list, str | None]:
+    if len(inputs) == 1:
+        candidate = Path(inputs[0])
+        looks_like_file = candidate.suffix.lower() in (".yaml", ".yml", ".csv")
+        if candidate.is_file() or looks_like_file:
+            return load_inventory(candidate), str(candidate)
+    if provider != "mailgun":
+        raise InputError(f"unknown provider {provider!r} (known: mailgun)", field="--provider")
+    return targets_from_names(inputs, provider=provider, region=region), None
+
+
+def _outputs(formats: list[Format] | None, output: str | None) -> list[tuple[str, Path | None]]:
+    chosen = [f.value for f in formats or []]
+    chosen = list(dict.fromkeys(chosen))
+    if output is None:
+        if chosen:
+            raise InputError("--format needs --output PATH (or '-' for stdout)", field="--output")
+        return []
+    if output == "-":
+        if len(chosen) != 1:
+            raise InputError("--output - needs exactly one --format", field="--output")
+        return [(chosen[0], None)]
+    path = Path(output)
+    if not chosen:
+        fmt = SUFFIX_FORMATS.get(path.suffix.lower())
+        if fmt is None:
+            raise InputError(
+                f"cannot tell the format from {path.name!r}; add --format html|md|json",
+                field="--output",
+            )
+        return [(fmt, path)]
+    if len(chosen) == 1:
+        return [(chosen[0], path)]
+    stem = path.with_suffix("") if path.suffix.lower() in SUFFIX_FORMATS else path
+    return [(f, stem.with_name(stem.name + REPORTERS[f][1])) for f in chosen]
+
+
+def _ruleset(extra: list[Path] | None) -> RuleSet:
+    return load_rules([rules_dir(), *(extra or [])])
+
+
+def _backend(
+    zone_dir: Path | None, nameservers: list[str] | None, timeout: float, attempts: int
+) -> DnsBackend:
+    if zone_dir is not None:
+        if nameservers:
+            raise InputError("use either --zone-dir or --nameserver, not both", field="--zone-dir")
+        return ZoneBackend.from_directory(zone_dir)
+    servers = []
+    for text in nameservers or []:
+        try:
+            servers.append(Nameserver.parse(text))
+        except ValueError as exc:
+            raise InputError(str(exc), field="--nameserver") from None
+    if not servers:
+        servers = _system_nameservers()
+    return NetworkBackend(servers, timeout=timeout, attempts=attempts)
+
+
+def _system_nameservers() -> list[Nameserver]:
+    try:
+        system = dns.resolver.Resolver(configure=True)
+    except (dns.resolver.NoResolverConfiguration, OSError):
+        raise InputError("no system resolver configured; give --nameserver HOST[:PORT]",
+                         field="--nameserver") from None
+    servers = []
+    for entry in system.nameservers:
+        try:
+            servers.append(Nameserver.parse(str(entry)))
+        except ValueError:
+            continue
+    if not servers:
+        raise InputError("no usable system resolver; give --nameserver HOST[:PORT]",
+                         field="--nameserver")
+    return servers
+
+
+def _exit_code(report: AuditReport, fail_on: FailOn, strict: bool) -> ExitCode:
+    if not report.complete:
+        return ExitCode.INTERRUPTED
+    if fail_on is FailOn.NEVER:
+        return ExitCode.OK
+    threshold = Severity(fail_on.value)
+    counted = {Status.FAIL, Status.UNKNOWN} if strict else {Status.FAIL}
+    for domain in report.domains:
+        for finding in domain.findings:
+            if finding.status in counted and finding.severity.at_least(threshold):
+                return ExitCode.FINDINGS
+    return ExitCode.OK
+
+
+@rules_app.command("list", epilog="Example:\n\n  sendready rules list --rules ./my-rules")
+def rules_list(
+    rules: Annotated[list[Path] | None, typer.Option("--rules", metavar="DIR",
+                                                     help="Extra rule directory.")] = None,
+) -> None:
+    """List every rule: id, severity, category and title."""
+    console = Console(highlight=False)
+    try:
+        ruleset = _ruleset(rules)
+    except AuditorError as exc:
+        _fail(Console(stderr=True), exc)
+    for rule in ruleset.rules:
+        s = rule.spec
+        console.print(Text(f"{s.id:<8} {s.severity:<9} {s.category:<9} {s.title}"))
+
+
+@rules_app.command("show", epilog="Example:\n\n  sendready rules show SPF004")
+def rules_show(
+    rule_id: Annotated[str, typer.Argument(metavar="ID", help="Rule id, e.g. SPF004.")],
+    rules: Annotated[list[Path] | None, typer.Option("--rules", metavar="DIR")] = None,
+) -> None:
+    """Show one rule's purpose, rationale, remediation and references."""
+    console = Console(highlight=False)
+    try:
+        ruleset = _ruleset(rules)
+    except AuditorError as exc:
+        _fail(Console(stderr=True), exc)
+    rule = ruleset.by_id(rule_id)
+    if rule is None:
+        _fail(Console(stderr=True), InputError(f"no rule with id {rule_id!r}", field="ID"))
+    s = rule.spec
+    lines = [f"{s.id} {s.name}: {s.title}", f"severity: {s.severity}   category: {s.category}",
+             f"applies to: {', '.join(s.applies_to.providers) or 'every provider'}",
+             "", f"Why: {s.rationale}", "", f"Checks: {s.condition}",
+             "", f"Fix: {s.remediation.summary}"]
+    lines += [f"  {r.type} {r.name} {r.value}" for r in s.remediation.records]
+    lines += ["", "References:"]
+    lines += [f"  {ref.title}" + (f" <{ref.url}>" if ref.url else "") for ref in s.references]
+    lines += [f"", f"Defined in {rule.source}"]
+    for line in lines:
+        console.print(Text(line))
+
+
+@rules_app.command("check", epilog="Example:\n\n  sendready rules check ./my-rules")
+def rules_check(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Rule directory to validate.")],
+) -> None:
+    """Validate rule files (schema, expressions, unique ids); exit 2 on the first error."""
+    try:
+        ruleset = load_rules([rules_dir(), directory])
+    except AuditorError as exc:
+        _fail(Console(stderr=True), exc)
+    own = [r for r in ruleset.rules if r.source.startswith(str(directory))]
+    Console(highlight=False).print(Text(f"{len(own)} rules OK in {directory}"))
+
+
+@app.command("schema", epilog="Example:\n\n  sendready schema > report.schema.json")
+def schema() -> None:
+    """Print the JSON Schema of the JSON report."""
+    from auditor.reporters.json_reporter import report_json_schema
+
+    sys.stdout.write(json.dumps(report_json_schema(), indent=2) + "\n")
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"sendready {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    """Console-script entry point; keeps tracebacks away from users."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("sendready: interrupted\n")
+        sys.exit(int(ExitCode.INTERRUPTED))

@@ -1,0 +1,1 @@
+"""The only package that does network I/O: it turns targets into typed facts."""

@@ -1,0 +1,99 @@
+"""The run's resolver: de-duplicates every (name, type) for the whole run and bounds the load.
+
+Thousands of Mailgun domains share `include:mailgun.org`, its nested includes and the MX hosts;
+those are asked once per run, not once per domain. Concurrent askers of the same question share the
+one in-flight lookup. A global cap on queries in flight and an optional rate limit keep the audit
+polite towards public resolvers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import dns.rdatatype
+
+from auditor.collect.dns.answers import AnswerStatus, DnsAnswer
+from auditor.collect.dns.backend import DnsBackend
+
+_MAX_ALIAS_HOPS = 8
+
+
+class CachingResolver:
+    """Run-scoped cache in front of a `DnsBackend`; owned by one audit run, never global."""
+
+    def __init__(
+        self,
+        backend: DnsBackend,
+        *,
+        max_in_flight: int = 200,
+        queries_per_second: float | None = None,
+    ) -> None:
+        self.backend = backend
+        self._cache: dict[tuple[str, int], asyncio.Future[DnsAnswer]] = {}
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._interval = 1.0 / queries_per_second if queries_per_second else 0.0
+        self._next_send = 0.0
+        self.lookups = 0
+        self.cache_hits = 0
+
+    @property
+    def queries_sent(self) -> int:
+        return self.backend.queries_sent
+
+    def describe(self) -> str:
+        return self.backend.describe()
+
+    async def resolve(self, name: str, rdtype: dns.rdatatype.RdataType) -> DnsAnswer:
+        """Resolve with CNAMEs followed, even when a server returned only the alias."""
+        answer = await self.lookup(name, rdtype)
+        hops = 0
+        chain = list(answer.cnames)
+        while (
+            answer.status is AnswerStatus.NODATA
+            and answer.cnames
+            and rdtype != dns.rdatatype.CNAME
+            and hops < _MAX_ALIAS_HOPS
+        ):
+            # The server stopped at an alias whose target it is not authoritative for.
+            hops += 1
+            answer = await self.lookup(answer.cnames[-1], rdtype)
+            chain.extend(answer.cnames)
+        if chain != list(answer.cnames) or answer.name != name:
+            answer = DnsAnswer(
+                name, rdtype, answer.status, answer.rdatas, tuple(chain), answer.detail
+            )
+        return answer
+
+    async def lookup(self, name: str, rdtype: dns.rdatatype.RdataType) -> DnsAnswer:
+        """One question, asked at most once per run."""
+        key = (name.lower().rstrip("."), int(rdtype))
+        self.lookups += 1
+        future = self._cache.get(key)
+        if future is not None:
+            self.cache_hits += 1
+            return await asyncio.shield(future)
+        future = asyncio.get_running_loop().create_future()
+        self._cache[key] = future
+        try:
+            answer = await self._ask(key[0], rdtype)
+        except BaseException as exc:  # cancelled: let later askers try again
+            del self._cache[key]
+            future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+            future.exception()  # mark retrieved
+            raise
+        future.set_result(answer)
+        return answer
+
+    async def _ask(self, name: str, rdtype: dns.rdatatype.RdataType) -> DnsAnswer:
+        async with self._slots:
+            if self._interval:
+                now = time.monotonic()
+                self._next_send = max(self._next_send + self._interval, now)
+                delay = self._next_send - now
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            return await self.backend.query(name, rdtype)
+
+    async def close(self) -> None:
+        await self.backend.close()

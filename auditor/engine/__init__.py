@@ -1,0 +1,1 @@
+"""Pure decision making: rules (data) applied to facts, producing findings."""

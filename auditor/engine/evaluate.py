@@ -1,0 +1,254 @@
+"""Applies compiled rules to one domain's facts: findings, verification status and readiness.
+
+Order per rule: provider/region applicability, then `when` (false: skipped), then the required
+facts (failed: unknown, with the collector's reason), then `condition` (true: fail). A rule that
+raises is `unknown` with reason "rule error", never a pass and never a crash of the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import jinja2
+
+from auditor.engine.catalogue import Catalogue
+from auditor.engine.derive import derive_region
+from auditor.engine.expressions import FactUnavailable, TargetView, Unavailable
+from auditor.engine.rules import CompiledRule, RuleSet
+from auditor.model.facts import DkimFacts, DomainFacts, Failure, TxtFacts
+from auditor.model.findings import DnsRecord, Finding, Reference, Remediation, Severity, Status
+from auditor.model.inventory import DomainTarget
+from auditor.model.report import (
+    DomainReport,
+    Readiness,
+    RecordState,
+    RecordVerification,
+    RegionView,
+)
+
+log = logging.getLogger(__name__)
+
+_AREA_OF = {
+    "dns.txt": "txt", "dns.spf": "spf", "dns.spf_tree": "spf_tree", "dns.dkim": "dkim",
+    "dns.mx": "mx", "dns.dmarc": "dmarc", "dns.tracking": "tracking", "region": "provider",
+}
+_BLOCKING = Severity.ERROR
+
+
+class Evaluator:
+    """Pure: the same facts always give the same report."""
+
+    def __init__(self, rules: RuleSet, catalogue: Catalogue) -> None:
+        self.rules = rules
+        self.catalogue = catalogue
+        self._references = {
+            r.id: tuple(
+                Reference(ref.title, ref.url, ref.rfc, ref.section) for ref in r.spec.references
+            )
+            for r in rules.rules
+        }
+
+    def evaluate(self, target: DomainTarget, facts: DomainFacts) -> DomainReport:
+        region = derive_region(target, facts, self.catalogue)
+        namespace = self._namespace(target, facts, region)
+        findings: list[Finding] = []
+        for rule in self.rules.rules:
+            applies = rule.spec.applies_to
+            if applies.providers and target.provider not in applies.providers:
+                continue
+            if applies.regions and region.effective and region.effective not in applies.regions:
+                continue
+            if rule.spec.scope == "dkim_selector":
+                findings.extend(self._per_selector(rule, namespace, facts))
+            else:
+                findings.append(self._apply(rule, namespace, subject=target.name))
+        verification = self._verification(target, findings)
+        return DomainReport(
+            domain=target.name,
+            provider=target.provider,
+            region=region,
+            readiness=_readiness(findings),
+            verified=_verified(verification),
+            verification=verification,
+            findings=tuple(findings),
+            txt_records=facts.txt.records if isinstance(facts.txt, TxtFacts) else (),
+            origin=target.origin,
+        )
+
+    def _namespace(
+        self, target: DomainTarget, facts: DomainFacts, region: RegionView
+    ) -> dict[str, Any]:
+        provider: Any = None
+        if region.effective is not None:
+            provider = self.catalogue.region(target.provider, region.effective)
+        if provider is None:
+            provider = Unavailable(
+                "region", "the provider region is neither declared nor visible in DNS"
+            )
+        namespace: dict[str, Any] = {
+            "domain": target.name,
+            "target": TargetView(
+                target.provider, target.region.value, target.receiving, target.tracking,
+                target.dkim_selectors,
+            ),
+            "provider": provider,
+            "region": region,
+        }
+        for area in ("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking"):
+            value = getattr(facts, area)
+            namespace[area] = Unavailable(area, value.detail) if isinstance(value, Failure) else value
+        return namespace
+
+    def _per_selector(
+        self, rule: CompiledRule, namespace: dict[str, Any], facts: DomainFacts
+    ) -> Iterable[Finding]:
+        if not isinstance(facts.dkim, DkimFacts):
+            yield self._apply(rule, namespace, subject=namespace["domain"])
+            return
+        for key in facts.dkim.selectors:
+            scoped = dict(namespace)
+            scoped["dkim"] = (
+                Unavailable("dkim", key.failure.detail) if key.failure is not None else key
+            )
+            yield self._apply(rule, scoped, subject=key.name)
+
+    def _apply(self, rule: CompiledRule, ns: dict[str, Any], *, subject: str) -> Finding:
+        spec = rule.spec
+
+        def finding(status: Status, message: str, reason: str | None = None, **extra: Any) -> Finding:
+            return Finding(
+                rule_id=spec.id, rule_name=spec.name, title=spec.title,
+                severity=Severity(spec.severity), category=spec.category, status=status,
+                subject=subject, message=message, references=self._references[spec.id],
+                reason=reason, **extra,
+            )
+
+        try:
+            if rule.when is not None and not rule.when(**ns):
+                return finding(Status.SKIPPED, "", reason="not applicable (when is false)")
+            for area in spec.requires:
+                value = ns[_AREA_OF[area]]
+                if isinstance(value, Unavailable):
+                    try:
+                        bool(value)
+                    except FactUnavailable as exc:
+                        return self._unknown(finding, exc, ns, rule)
+            failed = bool(rule.condition(**ns))
+        except FactUnavailable as exc:
+            return self._unknown(finding, exc, ns, rule)
+        except Exception as exc:  # a rule bug must not crash the batch nor pass silently
+            log.warning("rule %s raised %s", spec.id, exc.__class__.__name__, exc_info=True)
+            reason = f"rule error: {exc.__class__.__name__}"
+            return finding(Status.UNKNOWN, f"Could not evaluate: {reason}.", reason=reason)
+        evidence = _evidence(rule, ns)
+        if not failed:
+            message = _render(rule.pass_message, ns) if rule.pass_message else ""
+            return finding(Status.PASS, message, evidence=evidence)
+        return finding(
+            Status.FAIL, _render(rule.message, ns), evidence=evidence,
+            remediation=_remediation(rule, ns),
+        )
+
+    @staticmethod
+    def _unknown(finding: Any, exc: FactUnavailable, ns: dict[str, Any], rule: CompiledRule) -> Finding:
+        reason = f"could not verify {exc.area}: {exc.detail}"
+        return finding(Status.UNKNOWN, f"Could not verify: {exc.detail}.", reason=reason,
+                       evidence=_evidence(rule, ns))
+
+    def _verification(
+        self, target: DomainTarget, findings: list[Finding]
+    ) -> tuple[RecordVerification, ...]:
+        provider = self.catalogue.providers.get(target.provider)
+        if provider is None:
+            return ()
+        verifies = {r.id: r.spec.verifies for r in self.rules.rules if r.spec.verifies}
+        out = []
+        for record, requirement in provider.verification.items():
+            required = (
+                requirement.required == "always"
+                or (requirement.required == "when_receiving" and target.receiving)
+                or (requirement.required == "when_tracking" and target.tracking)
+            )
+            related = [f for f in findings if verifies.get(f.rule_id) == record]
+            if any(f.status is Status.FAIL for f in related):
+                state = RecordState.INVALID
+            elif any(f.status is Status.UNKNOWN for f in related) or not related:
+                state = RecordState.UNKNOWN
+            else:
+                state = RecordState.VALID
+            rules = tuple(sorted({f.rule_id for f in related}))
+            out.append(RecordVerification(record, required, state, rules))
+        return tuple(out)
+
+
+def _verified(verification: tuple[RecordVerification, ...]) -> bool | None:
+    required = [v for v in verification if v.required]
+    if any(v.state is RecordState.INVALID for v in required):
+        return False
+    if any(v.state is RecordState.UNKNOWN for v in required) or not required:
+        return None
+    return True
+
+
+def _readiness(findings: list[Finding]) -> Readiness:
+    blocking = [f for f in findings if f.severity.at_least(_BLOCKING)]
+    if any(f.status is Status.FAIL for f in blocking):
+        return Readiness.NOT_READY
+    if any(f.status is Status.UNKNOWN for f in blocking):
+        return Readiness.COULD_NOT_VERIFY
+    return Readiness.READY
+
+
+def _render(template: jinja2.Template, ns: dict[str, Any]) -> str:
+    try:
+        return template.render(**ns).strip()
+    except FactUnavailable as exc:
+        return f"(unavailable: {exc.detail})"
+    except jinja2.TemplateError as exc:
+        return f"(template error: {exc.__class__.__name__})"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (tuple, list)):
+        return ", ".join(_text(v) for v in value) if value else "none"
+    return str(value)
+
+
+def _evidence(rule: CompiledRule, ns: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for label, expression in rule.evidence:
+        try:
+            out[label] = _text(expression(**ns))
+        except FactUnavailable as exc:
+            out[label] = f"unavailable ({exc.detail})"
+        except Exception as exc:
+            out[label] = f"unavailable ({exc.__class__.__name__})"
+    return out
+
+
+def _remediation(rule: CompiledRule, ns: dict[str, Any]) -> Remediation:
+    records: list[DnsRecord] = []
+    for record in rule.records:
+        try:
+            items = list(record.each(**ns)) if record.each is not None else [None]
+        except Exception:
+            items = []
+        for item in items:
+            scoped = {**ns, "item": item} if record.each is not None else ns
+            name = _render(record.name, scoped).rstrip(".")
+            priority = None
+            if record.priority is not None:
+                text = _render(record.priority, scoped)
+                priority = int(text) if text.isdigit() else None
+            records.append(DnsRecord(record.spec.type, name, _render(record.value, scoped), priority))
+    return Remediation(
+        summary=_render(rule.summary, ns),
+        records=tuple(records),
+        steps=tuple(_render(s, ns) for s in rule.steps),
+    )

@@ -1,0 +1,170 @@
+"""Loads rule files, validates them against the schema and compiles them once.
+
+A broken rule file stops the run with `file:line: field: message`; it is never skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from pydantic import ValidationError
+
+from auditor.engine.expressions import (
+    ROOTS,
+    SELECTOR_ROOTS,
+    CompileError,
+    compile_condition,
+    compile_template,
+)
+from auditor.engine.schema import RecordSpec, RuleFile, RuleSpec
+from auditor.errors import RuleFileError
+from auditor.yamlsource import dotted, line_of, load_located
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRecord:
+    spec: RecordSpec
+    name: jinja2.Template
+    value: jinja2.Template
+    priority: jinja2.Template | None
+    each: Any | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """A validated rule with its expressions and templates compiled."""
+
+    spec: RuleSpec
+    source: str
+    when: Any | None
+    condition: Any
+    message: jinja2.Template
+    pass_message: jinja2.Template | None
+    evidence: tuple[tuple[str, Any], ...]
+    summary: jinja2.Template
+    records: tuple[CompiledRecord, ...]
+    steps: tuple[jinja2.Template, ...]
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    rules: tuple[CompiledRule, ...]
+    sources: tuple[str, ...]
+
+    def by_id(self, rule_id: str) -> CompiledRule | None:
+        return next((r for r in self.rules if r.id == rule_id.upper()), None)
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """Rule files in `directory` and below, except the provider catalogue folder."""
+    if not directory.is_dir():
+        raise RuleFileError("not a directory", path=directory, field="--rules")
+    return sorted(
+        p for p in directory.rglob("*.y*ml")
+        if p.suffix in (".yaml", ".yml") and "providers" not in p.relative_to(directory).parts
+    )
+
+
+def load_rules(directories: list[Path]) -> RuleSet:
+    """Load and compile every rule file in `directories`; ids must be unique across them."""
+    compiled: list[CompiledRule] = []
+    seen: dict[str, str] = {}
+    sources: list[str] = []
+    for directory in directories:
+        files = rule_files(directory)
+        if not files:
+            raise RuleFileError("no rule files (*.yaml) found", path=directory, field="--rules")
+        sources.append(str(directory))
+        for path in files:
+            for rule in load_rule_file(path):
+                if rule.id in seen:
+                    raise RuleFileError(
+                        f"duplicate rule id {rule.id} (also in {seen[rule.id]})",
+                        path=path, line=None, field="id",
+                    )
+                seen[rule.id] = rule.source
+                compiled.append(rule)
+    return RuleSet(tuple(compiled), tuple(sources))
+
+
+def load_rule_file(path: Path) -> list[CompiledRule]:
+    data = load_located(path, RuleFileError)
+    if not isinstance(data, dict):
+        raise RuleFileError("expected a mapping with 'schema' and 'rules'", path=path, line=1)
+    try:
+        parsed = RuleFile.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        location = tuple(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        raise RuleFileError(
+            message, path=path, line=line_of(data, location), field=dotted(location)
+        ) from None
+    return [_compile(rule, path, data, index) for index, rule in enumerate(parsed.rules)]
+
+
+def _compile(spec: RuleSpec, path: Path, data: Any, index: int) -> CompiledRule:
+    roots = SELECTOR_ROOTS if spec.scope == "dkim_selector" else ROOTS
+    item_roots = {**roots, "item": None}
+
+    def fail(location: tuple[Any, ...], exc: CompileError) -> RuleFileError:
+        full = ("rules", index, *location)
+        return RuleFileError(str(exc), path=path, line=line_of(data, full), field=dotted(full))
+
+    def expr(text: str, location: tuple[Any, ...]) -> Any:
+        try:
+            return compile_condition(text, roots)
+        except CompileError as exc:
+            raise fail(location, exc) from None
+
+    def template(text: str, location: tuple[Any, ...], with_item: bool = False) -> jinja2.Template:
+        try:
+            return compile_template(text, item_roots if with_item else roots)
+        except CompileError as exc:
+            raise fail(location, exc) from None
+
+    records = []
+    for i, record in enumerate(spec.remediation.records):
+        where = ("remediation", "records", i)
+        each = expr(record.each, (*where, "each")) if record.each else None
+        with_item = each is not None
+        priority = None
+        if record.priority is not None:
+            priority = template(str(record.priority), (*where, "priority"), with_item)
+        records.append(
+            CompiledRecord(
+                record,
+                template(record.name, (*where, "name"), with_item),
+                template(record.value, (*where, "value"), with_item),
+                priority,
+                each,
+            )
+        )
+    line = line_of(data, ("rules", index))
+    return CompiledRule(
+        spec=spec,
+        source=f"{path}:{line}",
+        when=expr(spec.when, ("when",)) if spec.when else None,
+        condition=expr(spec.condition, ("condition",)),
+        message=template(spec.message, ("message",)),
+        pass_message=template(spec.pass_message, ("pass_message",)) if spec.pass_message else None,
+        evidence=tuple(
+            (label, expr(text, ("evidence", label))) for label, text in spec.evidence.items()
+        ),
+        summary=template(spec.remediation.summary, ("remediation", "summary")),
+        records=tuple(records),
+        steps=tuple(
+            template(s, ("remediation", "steps", i)) for i, s in enumerate(spec.remediation.steps)
+        ),
+    )

@@ -1,0 +1,170 @@
+"""Load an inventory into `DomainTarget`s; every error names file, line and field."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from auditor.errors import InputError
+from auditor.inventory.schema import DefaultsSpec, DomainSpec, InventorySpec
+from auditor.model.inventory import DomainTarget, Region, SecretRef, SmtpSettings
+from auditor.names import normalise_domain
+from auditor.yamlsource import dotted, line_of, load_located
+
+_CSV_FIELDS = ("name", "provider", "region", "dkim_selectors", "receiving", "tracking")
+_TRUE = {"true", "yes", "1", "y"}
+_FALSE = {"false", "no", "0", "n", ""}
+
+
+def load_inventory(path: Path) -> list[DomainTarget]:
+    """Read a YAML (`.yaml`/`.yml`) or CSV (`.csv`) inventory."""
+    if path.suffix.lower() == ".csv":
+        return _load_csv(path)
+    return _load_yaml(path)
+
+
+def targets_from_names(
+    names: list[str], *, provider: str = "mailgun", region: str = "auto"
+) -> list[DomainTarget]:
+    """Targets for domains typed on the command line, with the given provider and region."""
+    targets: list[DomainTarget] = []
+    for raw in names:
+        try:
+            name = normalise_domain(raw)
+        except ValueError as exc:
+            raise InputError(str(exc), path="<command line>", field="DOMAIN") from None
+        targets.append(
+            DomainTarget(name=name, provider=provider, region=Region(region), origin="<command line>")
+        )
+    return _reject_duplicates(targets, Path("<command line>"))
+
+
+def _load_yaml(path: Path) -> list[DomainTarget]:
+    data = load_located(path)
+    if not isinstance(data, dict):
+        raise InputError("expected a mapping with a 'domains' list", path=path, line=1)
+    try:
+        spec = InventorySpec.model_validate(data)
+    except ValidationError as exc:
+        raise _located_error(exc, data, path) from None
+    targets = [
+        _target(d, spec.defaults, origin=f"{path}:{line_of(data, ('domains', i))}")
+        for i, d in enumerate(spec.domains)
+    ]
+    return _reject_duplicates(targets, path)
+
+
+def _located_error(exc: ValidationError, data: Any, path: Path) -> InputError:
+    """The first validation error, as one line with file, line and dotted field."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    location = tuple(step for step in error["loc"] if not str(step).startswith("function-"))
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "required field is missing"
+    return InputError(message, path=path, line=line_of(data, location), field=dotted(location))
+
+
+def _target(spec: DomainSpec, defaults: DefaultsSpec, *, origin: str) -> DomainTarget:
+    smtp = None
+    if spec.smtp is not None:
+        scheme, _, where = spec.smtp.password.partition(":")
+        smtp = SmtpSettings(
+            username=spec.smtp.username,
+            password=SecretRef(scheme, where),
+            from_address=spec.smtp.from_address,
+            recipient=spec.smtp.recipient,
+            host=spec.smtp.host,
+            port=spec.smtp.port,
+        )
+    labels = {**defaults.labels, **(spec.labels or {})}
+    return DomainTarget(
+        name=spec.name,
+        provider=spec.provider or defaults.provider,
+        region=Region(spec.region or defaults.region),
+        dkim_selectors=tuple(
+            spec.dkim_selectors if spec.dkim_selectors is not None else defaults.dkim_selectors
+        ),
+        receiving=defaults.receiving if spec.receiving is None else spec.receiving,
+        tracking=defaults.tracking if spec.tracking is None else spec.tracking,
+        smtp=smtp,
+        labels=tuple(sorted(labels.items())),
+        origin=origin,
+    )
+
+
+def _load_csv(path: Path) -> list[DomainTarget]:
+    """CSV with a header row; columns as in `_CSV_FIELDS`, only `name` required."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError("file not found", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.__class__.__name__}", path=path) from None
+    with handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        if "name" not in header:
+            raise InputError("header row must have a 'name' column", path=path, line=1)
+        unknown = [h for h in header if h not in _CSV_FIELDS]
+        if unknown:
+            raise InputError("unknown column", path=path, line=1, field=unknown[0])
+        reader.fieldnames = header
+        targets: list[DomainTarget] = []
+        try:
+            for row in reader:
+                line = reader.line_num
+                if not any((v or "").strip() for v in row.values()):
+                    continue
+                targets.append(_csv_target(row, path, line))
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise InputError(f"invalid CSV: {exc}", path=path, line=reader.line_num) from None
+    if not targets:
+        raise InputError("no domains in inventory", path=path)
+    return _reject_duplicates(targets, path)
+
+
+def _csv_target(row: dict[str, str | None], path: Path, line: int) -> DomainTarget:
+    values: dict[str, Any] = {}
+    for key, raw in row.items():
+        if key is None:
+            raise InputError("more cells than header columns", path=path, line=line)
+        text = (raw or "").strip()
+        if not text:
+            continue
+        if key in ("receiving", "tracking"):
+            if text.lower() not in _TRUE | _FALSE:
+                raise InputError("expected true or false", path=path, line=line, field=key)
+            values[key] = text.lower() in _TRUE
+        elif key == "dkim_selectors":
+            values[key] = [s for s in text.replace(";", " ").replace(",", " ").split() if s]
+        else:
+            values[key] = text
+    try:
+        spec = DomainSpec.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        field = str(error["loc"][0]) if error["loc"] else None
+        message = error["msg"].removeprefix("Value error, ")
+        raise InputError(message, path=path, line=line, field=field) from None
+    return _target(spec, DefaultsSpec(), origin=f"{path}:{line}")
+
+
+def _reject_duplicates(targets: list[DomainTarget], path: Path) -> list[DomainTarget]:
+    seen: dict[str, str | None] = {}
+    for target in targets:
+        if target.name in seen:
+            where = target.origin or str(path)
+            file, _, line = where.rpartition(":")
+            raise InputError(
+                f"duplicate domain {target.name} (first at {seen[target.name]})",
+                path=file or where,
+                line=int(line) if line.isdigit() else None,
+                field="name",
+            )
+        seen[target.name] = target.origin
+    return targets

@@ -1,0 +1,85 @@
+"""The inventory file format, validated by pydantic (unknown keys and wrong types are errors)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from auditor.names import normalise_domain, normalise_selector
+
+_SECRET_REF = re.compile(r"^(env|file):.+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+SecretText = Annotated[str, StringConstraints(min_length=5)]
+
+
+class SmtpSpec(_Strict):
+    """Credentials by reference only: a literal password is refused, never echoed."""
+
+    username: str
+    password: SecretText
+    from_address: str | None = Field(default=None, alias="from")
+    recipient: str | None = None
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator("password")
+    @classmethod
+    def _reference_only(cls, value: str) -> str:
+        if not _SECRET_REF.match(value):
+            # The value itself is never repeated: it may be a real secret pasted by mistake.
+            raise ValueError("must be a reference such as env:NAME or file:PATH, not a literal")
+        return value
+
+
+class DomainSpec(_Strict):
+    """One `domains:` entry. Fields left out come from `defaults:`."""
+
+    name: str
+    provider: Literal["mailgun"] | None = None
+    region: Literal["us", "eu", "auto"] | None = None
+    dkim_selectors: list[str] | None = None
+    receiving: bool | None = None
+    tracking: bool | None = None
+    smtp: SmtpSpec | None = None
+    labels: dict[str, str] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return normalise_domain(value)
+
+    @field_validator("dkim_selectors")
+    @classmethod
+    def _valid_selectors(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [normalise_selector(s) for s in value]
+
+
+class DefaultsSpec(_Strict):
+    """Values every domain inherits unless it sets its own."""
+
+    provider: Literal["mailgun"] = "mailgun"
+    region: Literal["us", "eu", "auto"] = "auto"
+    dkim_selectors: list[str] = Field(default_factory=list)
+    receiving: bool = True
+    tracking: bool = True
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("dkim_selectors")
+    @classmethod
+    def _valid_selectors(cls, value: list[str]) -> list[str]:
+        return [normalise_selector(s) for s in value]
+
+
+class InventorySpec(_Strict):
+    """The whole file: optional `version`, optional `defaults`, a non-empty `domains` list."""
+
+    version: Literal[1] = 1
+    defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
+    domains: list[DomainSpec] = Field(min_length=1)

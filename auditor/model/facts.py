@@ -1,0 +1,167 @@
+"""Typed facts the collectors produce; every area is either its facts or a `Failure`.
+
+A `Failure` means "we could not find out" (SERVFAIL, timeout, refused...). It is never the same as
+"the record is missing": NXDOMAIN and NODATA are definitive answers and produce ordinary facts with
+nothing in them. Rules that need a failed area yield `unknown`, never `pass`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class FailureKind(StrEnum):
+    """Why a fact could not be collected."""
+
+    SERVFAIL = "servfail"
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    NETWORK = "network"
+    MALFORMED = "malformed"
+    NOT_ATTEMPTED = "not_attempted"
+    COLLECTOR_ERROR = "collector_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A fact that could not be collected, and why."""
+
+    reason: FailureKind
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class TxtFacts:
+    """Every TXT record at the domain itself, each record's strings joined."""
+
+    records: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SpfFacts:
+    """The domain's own SPF records (RFC 7208 §4.5: more than one is a permerror)."""
+
+    records: tuple[str, ...]
+    record: str | None
+    includes: tuple[str, ...]
+    redirect: str | None
+    all_qualifier: str | None
+    syntax_errors: tuple[str, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.records)
+
+    @property
+    def present(self) -> bool:
+        return bool(self.records)
+
+
+@dataclass(frozen=True, slots=True)
+class SpfNode:
+    """One SPF record reached while walking include/redirect, for evidence."""
+
+    domain: str
+    record: str | None
+    lookups: int
+    void_lookups: int
+    children: tuple[SpfNode, ...] = ()
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpfTreeFacts:
+    """The include/redirect tree and its RFC 7208 §4.6.4 lookup counts."""
+
+    lookups: int
+    void_lookups: int
+    all_includes: tuple[str, ...]
+    problems: tuple[str, ...]
+    root: SpfNode
+
+
+@dataclass(frozen=True, slots=True)
+class DkimKeyFacts:
+    """What one selector publishes (RFC 6376 §3.6.1)."""
+
+    selector: str
+    name: str
+    source: str
+    """`inventory` when the user named the selector, `discovered` when we found it by trying."""
+    found: bool
+    records: tuple[str, ...] = ()
+    cname: str | None = None
+    key_type: str | None = None
+    key_bits: int | None = None
+    revoked: bool = False
+    parse_error: str | None = None
+    failure: Failure | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DkimFacts:
+    """Every selector checked for the domain."""
+
+    selectors: tuple[DkimKeyFacts, ...]
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class MxHost:
+    """One MX target and whether it resolves to an address (None: could not verify)."""
+
+    preference: int
+    host: str
+    resolves: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class MxFacts:
+    """The domain's MX records (RFC 5321 §5.1; a lone `0 .` is a null MX, RFC 7505)."""
+
+    hosts: tuple[MxHost, ...]
+    null_mx: bool
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(h.host for h in self.hosts)
+
+
+@dataclass(frozen=True, slots=True)
+class DmarcFacts:
+    """The `_dmarc` TXT records and, when there is exactly one, what it says."""
+
+    name: str
+    records: tuple[str, ...]
+    record: str | None
+    valid: bool
+    error: str | None
+    policy: str | None
+    tags: tuple[tuple[str, str], ...]
+    warnings: tuple[str, ...]
+    inherited_from: str | None = None
+    """The organisational domain whose record applies (RFC 7489 §6.6.3), when not the domain's own."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingFacts:
+    """The click/open tracking host (`email.<domain>` for Mailgun) and where it points."""
+
+    name: str
+    cname: str | None
+    exists: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DomainFacts:
+    """Everything collected about one domain. Each area is its facts or a `Failure`."""
+
+    domain: str
+    txt: TxtFacts | Failure
+    spf: SpfFacts | Failure
+    spf_tree: SpfTreeFacts | Failure
+    dkim: DkimFacts | Failure
+    mx: MxFacts | Failure
+    dmarc: DmarcFacts | Failure
+    tracking: TrackingFacts | Failure

@@ -1,0 +1,57 @@
+"""What the user asked us to audit: one `DomainTarget` per sending domain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Region(StrEnum):
+    """A provider region as the inventory declares it; `auto` means detect it from DNS."""
+
+    US = "us"
+    EU = "eu"
+    AUTO = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """Where a secret lives (`env:NAME` or `file:PATH`), never the secret itself.
+
+    Only the SMTP collector resolves a reference, at the last moment; everything else (reports,
+    logs, facts) sees this reference and nothing more.
+    """
+
+    scheme: str
+    location: str
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.location}"
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """How to probe the provider's submission service for this domain (issue: SMTP probe)."""
+
+    username: str
+    password: SecretRef
+    from_address: str | None = None
+    recipient: str | None = None
+    host: str | None = None
+    port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DomainTarget:
+    """One sending domain to audit, normalised (IDNA A-label, lower case, no trailing dot)."""
+
+    name: str
+    provider: str = "mailgun"
+    region: Region = Region.AUTO
+    dkim_selectors: tuple[str, ...] = ()
+    receiving: bool = True
+    tracking: bool = True
+    smtp: SmtpSettings | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    origin: str | None = field(default=None, compare=False)
+    """Where the target was declared (`inventory.yaml:12`), for error messages and reports."""

@@ -1,0 +1,1 @@
+"""Pure protocol knowledge (SPF terms, DKIM key records): parsing without any I/O."""

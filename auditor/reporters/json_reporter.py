@@ -1,0 +1,40 @@
+"""Machine output: the `AuditReport` as JSON, with a versioned, committed JSON Schema.
+
+Both come from the same dataclasses through pydantic, so the schema cannot drift from the output
+(a test compares the committed `docs/report.schema.json` with `report_json_schema()`).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from auditor.model.report import REPORT_SCHEMA_VERSION, AuditReport
+
+SCHEMA_ID = f"https://sendready.dev/schema/report-{REPORT_SCHEMA_VERSION}.json"
+
+
+@cache
+def _adapter() -> TypeAdapter[AuditReport]:
+    return TypeAdapter(AuditReport)
+
+
+def report_document(report: AuditReport) -> dict[str, Any]:
+    return _adapter().dump_python(report, mode="json")
+
+
+def render_json(report: AuditReport) -> str:
+    return json.dumps(report_document(report), indent=2, ensure_ascii=False) + "\n"
+
+
+def report_json_schema() -> dict[str, Any]:
+    schema = _adapter().json_schema(mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "sendready audit report",
+        **schema,
+    }
