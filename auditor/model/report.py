@@ -60,8 +60,8 @@ class DomainReport:
     txt_records: tuple[str, ...] = ()
     origin: str | None = None
     error: str | None = None
-    ready: bool = field(init=False)
-    """Stored, not derived on read, so that JSON carries it: `readiness == ready`."""
+    ready: bool = False
+    """Always recomputed from `readiness` (a stored field, so that JSON carries it)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ready", self.readiness is Readiness.READY)

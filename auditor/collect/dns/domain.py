@@ -74,7 +74,7 @@ class DnsCollector:
             txt = spf = spf_tree = txt_answer.failure()
         return DomainFacts(domain, txt, spf, spf_tree, dkim, mx, dmarc, tracking)
 
-    async def _dkim(self, target: DomainTarget) -> DkimFacts:
+    async def _dkim(self, target: DomainTarget) -> DkimFacts | Failure:
         if target.dkim_selectors:
             keys = await asyncio.gather(
                 *(self._dkim_key(target.name, s, "inventory") for s in target.dkim_selectors)
@@ -85,7 +85,11 @@ class DnsCollector:
         keys = await asyncio.gather(
             *(self._dkim_key(target.name, s, "discovered") for s in candidates)
         )
-        found = tuple(k for k in keys if k.found or k.failure is not None)
+        found = tuple(k for k in keys if k.found)
+        failed = next((k.failure for k in keys if k.failure is not None), None)
+        if not found and failed is not None:
+            # Some selectors could not be checked: "none found" would be a guess.
+            return Failure(failed.reason, f"selector discovery incomplete: {failed.detail}")
         return DkimFacts(found, "discovered")
 
     async def _dkim_key(self, domain: str, selector: str, source: str) -> DkimKeyFacts:

@@ -87,8 +87,7 @@ class _UdpChannel(asyncio.DatagramProtocol):
         )
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -122,7 +121,8 @@ class _UdpChannel(asyncio.DatagramProtocol):
         self.error_received(exc or ConnectionError("socket closed"))
 
     async def exchange(self, query: dns.message.Message, timeout: float) -> dns.message.Message:
-        assert self.transport is not None
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionError("UDP socket is closed")
         qid = self._random.getrandbits(16)
         while qid in self.pending:
             qid = self._random.getrandbits(16)
