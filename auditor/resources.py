@@ -6,12 +6,11 @@ an editable install or a plain checkout uses the top-level `rules/` and `reports
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 
 def _data_dir(name: str) -> Path:
-    packaged = Path(str(resources.files("auditor"))) / "_data" / name
+    packaged = Path(__file__).resolve().parent / "_data" / name
     if packaged.is_dir():
         return packaged
     checkout = Path(__file__).resolve().parent.parent / name

@@ -32,6 +32,10 @@ def render_json(report: AuditReport) -> str:
 
 def report_json_schema() -> dict[str, Any]:
     schema = _adapter().json_schema(mode="serialization")
+    # Every field is always written, defaults included, so every property is required.
+    for definition in [schema, *schema.get("$defs", {}).values()]:
+        if "properties" in definition:
+            definition["required"] = sorted(definition["properties"])
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,

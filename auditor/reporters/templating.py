@@ -54,6 +54,10 @@ def md_fence(value: Any, info: str = "") -> MarkdownSafe:
     return MarkdownSafe(f"{fence}{info}\n{text}\n{fence}")
 
 
+def _strip_if_text(value: Any) -> Any:
+    return strip_controls(value) if isinstance(value, str) else value
+
+
 def _base_filters(env: jinja2.Environment) -> None:
     env.filters["clean"] = strip_controls
 
@@ -64,6 +68,7 @@ def html_environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(reports_dir() / "html")),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        finalize=_strip_if_text,
         trim_blocks=True,
         lstrip_blocks=True,
     )

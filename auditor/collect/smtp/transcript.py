@@ -113,6 +113,7 @@ class Transcript:
         if words and words[0].upper() == "AUTH":
             kept = " ".join(words[:2])
             line = f"{kept} {REDACTED}" if len(words) > 2 else kept
+            self._in_auth = True
         self._lines.append("C: " + self._scrub(clean_text(line)))
 
     def auth_command(self, mechanism: str, *, initial_response: bool) -> None:
