@@ -43,13 +43,9 @@ def _construct_mapping(loader: _LocatingLoader, node: yaml.MappingNode) -> Locat
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, Hashable):
-            raise yaml.constructor.ConstructorError(
-                None, None, "unhashable mapping key", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, "unhashable mapping key", key_node.start_mark)
         if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         result[key] = loader.construct_object(value_node, deep=True)
         result.lines[key] = key_node.start_mark.line + 1
     return result
@@ -62,12 +58,8 @@ def _construct_sequence(loader: _LocatingLoader, node: yaml.SequenceNode) -> Loc
     return result
 
 
-_LocatingLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
-_LocatingLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence
-)
+_LocatingLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LocatingLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 def load_located(path: Path, error_type: type[InputError] = InputError) -> Any:
@@ -79,7 +71,7 @@ def load_located(path: Path, error_type: type[InputError] = InputError) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise error_type(f"cannot read file: {exc.__class__.__name__}", path=path) from None
     try:
-        return yaml.load(text, Loader=_LocatingLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_LocatingLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -95,10 +87,7 @@ def line_of(data: Any, location: Sequence[Any]) -> int | None:
     node = data
     for step in location:
         lines = getattr(node, "lines", None)
-        if isinstance(node, dict) and isinstance(lines, dict) and step in lines:
-            line = lines[step]
-            node = node[step]
-        elif (
+        if (isinstance(node, dict) and isinstance(lines, dict) and step in lines) or (
             isinstance(node, list)
             and isinstance(lines, list)
             and isinstance(step, int)

@@ -58,7 +58,15 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """Environment variables that would change behaviour are removed for every test."""
-    for name in ("COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR", "TERM", "HTTP_PROXY",
-                 "HTTPS_PROXY", "ALL_PROXY"):
+    for name in (
+        "COLUMNS",
+        "LINES",
+        "FORCE_COLOR",
+        "NO_COLOR",
+        "TERM",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "200")

@@ -5,8 +5,13 @@ import auditor
 
 def test_public_api_is_exactly_this() -> None:
     assert sorted(auditor.__all__) == [
-        "AuditSettings", "AuditorError", "InputError", "ReporterError", "RuleFileError",
-        "__version__", "run_audit",
+        "AuditSettings",
+        "AuditorError",
+        "InputError",
+        "ReporterError",
+        "RuleFileError",
+        "__version__",
+        "run_audit",
     ]
     for name in auditor.__all__:
         assert hasattr(auditor, name)

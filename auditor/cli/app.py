@@ -82,36 +82,71 @@ file, line and field); 130 interrupted (reports written are marked incomplete)."
 
 @app.command(epilog=AUDIT_EPILOG)
 def audit(
-    inputs: Annotated[list[str], typer.Argument(
-        metavar="INVENTORY|DOMAIN...",
-        help="An inventory file (.yaml, .yml or .csv) or one or more domain names.",
-        show_default=False)],
-    zone_dir: Annotated[Path | None, typer.Option(
-        "--zone-dir", help="Answer every DNS lookup from the BIND zone files (*.zone) here.")] = None,
-    nameserver: Annotated[list[str] | None, typer.Option(
-        "--nameserver", metavar="HOST[:PORT]",
-        help="Resolver to ask (repeatable). Default: the system's resolvers.")] = None,
-    rules: Annotated[list[Path] | None, typer.Option(
-        "--rules", metavar="DIR", help="Extra rule directory (repeatable), added to the built-in rules.")] = None,
-    formats: Annotated[list[Format] | None, typer.Option(
-        "--format", help="Report format (repeatable). Default: from --output's suffix.")] = None,
-    output: Annotated[str | None, typer.Option(
-        "--output", metavar="PATH",
-        help="Report file; with several formats, the suffix is set per format. '-' for stdout.")] = None,
-    fail_on: Annotated[FailOn, typer.Option(
-        "--fail-on", help="Exit 1 when a check fails at or above this severity.")] = FailOn.ERROR,
-    strict: Annotated[bool, typer.Option(
-        "--strict", help="Also exit 1 when such a check could not be verified.")] = False,
-    provider: Annotated[str, typer.Option(
-        "--provider", help="Provider for domains named on the command line.")] = "mailgun",
-    region: Annotated[RegionChoice, typer.Option(
-        "--region", help="Region for domains named on the command line.")] = RegionChoice.AUTO,
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="INVENTORY|DOMAIN...",
+            help="An inventory file (.yaml, .yml or .csv) or one or more domain names.",
+            show_default=False,
+        ),
+    ],
+    zone_dir: Annotated[
+        Path | None,
+        typer.Option("--zone-dir", help="Answer every DNS lookup from the BIND zone files (*.zone) here."),
+    ] = None,
+    nameserver: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--nameserver",
+            metavar="HOST[:PORT]",
+            help="Resolver to ask (repeatable). Default: the system's resolvers.",
+        ),
+    ] = None,
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--rules",
+            metavar="DIR",
+            help="Extra rule directory (repeatable), added to the built-in rules.",
+        ),
+    ] = None,
+    formats: Annotated[
+        list[Format] | None,
+        typer.Option("--format", help="Report format (repeatable). Default: from --output's suffix."),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            metavar="PATH",
+            help="Report file; with several formats, the suffix is set per format. '-' for stdout.",
+        ),
+    ] = None,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option("--fail-on", help="Exit 1 when a check fails at or above this severity."),
+    ] = FailOn.ERROR,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Also exit 1 when such a check could not be verified.")
+    ] = False,
+    provider: Annotated[
+        str, typer.Option("--provider", help="Provider for domains named on the command line.")
+    ] = "mailgun",
+    region: Annotated[
+        RegionChoice, typer.Option("--region", help="Region for domains named on the command line.")
+    ] = RegionChoice.AUTO,
     timeout: Annotated[float, typer.Option("--timeout", min=0.05, help="Seconds per DNS attempt.")] = 2.0,
-    attempts: Annotated[int, typer.Option("--attempts", min=1, max=10, help="DNS attempts per question.")] = 3,
-    max_in_flight: Annotated[int, typer.Option(
-        "--max-in-flight", min=1, max=20000, help="DNS questions in flight at once.")] = 200,
-    qps: Annotated[float | None, typer.Option(
-        "--qps", min=1, help="Cap on DNS questions per second (be kind to public resolvers).")] = None,
+    attempts: Annotated[
+        int, typer.Option("--attempts", min=1, max=10, help="DNS attempts per question.")
+    ] = 3,
+    max_in_flight: Annotated[
+        int,
+        typer.Option("--max-in-flight", min=1, max=20000, help="DNS questions in flight at once."),
+    ] = 200,
+    qps: Annotated[
+        float | None,
+        typer.Option("--qps", min=1, help="Cap on DNS questions per second (be kind to public resolvers)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary.")] = False,
 ) -> None:
     """Audit domains: DNS facts, provider rules, and a report with the records to publish."""
@@ -125,13 +160,19 @@ def audit(
         backend = _backend(zone_dir, nameserver, timeout, attempts)
     except AuditorError as exc:
         _fail(stderr, exc)
-    settings = AuditSettings(max_in_flight=max_in_flight, queries_per_second=qps,
-                             inventory=inventory)
+    settings = AuditSettings(max_in_flight=max_in_flight, queries_per_second=qps, inventory=inventory)
     bar = ProgressBar(len(targets), stderr)
     with bar:
-        report = asyncio.run(run_audit(targets, backend=backend, rules=ruleset,
-                                       catalogue=catalogue, settings=settings,
-                                       progress=bar.advance))
+        report = asyncio.run(
+            run_audit(
+                targets,
+                backend=backend,
+                rules=ruleset,
+                catalogue=catalogue,
+                settings=settings,
+                progress=bar.advance,
+            )
+        )
     try:
         for fmt, path in outputs:
             text = REPORTERS[fmt][0](report)
@@ -218,8 +259,9 @@ def _system_nameservers() -> list[Nameserver]:
     try:
         system = dns.resolver.Resolver(configure=True)
     except (dns.resolver.NoResolverConfiguration, OSError):
-        raise InputError("no system resolver configured; give --nameserver HOST[:PORT]",
-                         field="--nameserver") from None
+        raise InputError(
+            "no system resolver configured; give --nameserver HOST[:PORT]", field="--nameserver"
+        ) from None
     servers = []
     for entry in system.nameservers:
         try:
@@ -227,8 +269,7 @@ def _system_nameservers() -> list[Nameserver]:
         except ValueError:
             continue
     if not servers:
-        raise InputError("no usable system resolver; give --nameserver HOST[:PORT]",
-                         field="--nameserver")
+        raise InputError("no usable system resolver; give --nameserver HOST[:PORT]", field="--nameserver")
     return servers
 
 
@@ -248,8 +289,9 @@ def _exit_code(report: AuditReport, fail_on: FailOn, strict: bool) -> ExitCode:
 
 @rules_app.command("list", epilog="Example:\n\n  sendready rules list --rules ./my-rules")
 def rules_list(
-    rules: Annotated[list[Path] | None, typer.Option("--rules", metavar="DIR",
-                                                     help="Extra rule directory.")] = None,
+    rules: Annotated[
+        list[Path] | None, typer.Option("--rules", metavar="DIR", help="Extra rule directory.")
+    ] = None,
 ) -> None:
     """List every rule: id, severity, category and title."""
     console = Console(highlight=False)
@@ -277,14 +319,21 @@ def rules_show(
     if rule is None:
         _fail(Console(stderr=True), InputError(f"no rule with id {rule_id!r}", field="ID"))
     s = rule.spec
-    lines = [f"{s.id} {s.name}: {s.title}", f"severity: {s.severity}   category: {s.category}",
-             f"applies to: {', '.join(s.applies_to.providers) or 'every provider'}",
-             "", f"Why: {s.rationale}", "", f"Checks: {s.condition}",
-             "", f"Fix: {s.remediation.summary}"]
+    lines = [
+        f"{s.id} {s.name}: {s.title}",
+        f"severity: {s.severity}   category: {s.category}",
+        f"applies to: {', '.join(s.applies_to.providers) or 'every provider'}",
+        "",
+        f"Why: {s.rationale}",
+        "",
+        f"Checks: {s.condition}",
+        "",
+        f"Fix: {s.remediation.summary}",
+    ]
     lines += [f"  {r.type} {r.name} {r.value}" for r in s.remediation.records]
     lines += ["", "References:"]
     lines += [f"  {ref.title}" + (f" <{ref.url}>" if ref.url else "") for ref in s.references]
-    lines += [f"", f"Defined in {rule.source}"]
+    lines += ["", f"Defined in {rule.source}"]
     for line in lines:
         console.print(Text(line))
 

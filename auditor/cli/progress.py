@@ -18,8 +18,13 @@ class ProgressBar:
     def __init__(self, total: int, console: Console) -> None:
         enabled = console.is_terminal and total >= _MIN_DOMAINS
         self._progress = Progress(
-            TextColumn("auditing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=True, disable=not enabled,
+            TextColumn("auditing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not enabled,
         )
         self._task = self._progress.add_task("audit", total=total)
 
@@ -31,7 +36,9 @@ class ProgressBar:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self._progress.stop()

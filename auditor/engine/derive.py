@@ -26,10 +26,10 @@ def derive_region(target: DomainTarget, facts: DomainFacts, catalogue: Catalogue
             if names <= set(spec.mx_hosts):
                 mx_vote = region
                 tells.append(f"MX {', '.join(sorted(names))} → {region}")
-        if isinstance(facts.tracking, TrackingFacts) and facts.tracking.cname is not None:
-            if facts.tracking.cname == spec.tracking_target:
-                tracking_vote = region
-                tells.append(f"CNAME {facts.tracking.name} → {facts.tracking.cname} → {region}")
+        tracking = facts.tracking
+        if isinstance(tracking, TrackingFacts) and tracking.cname == spec.tracking_target:
+            tracking_vote = region
+            tells.append(f"CNAME {tracking.name} → {tracking.cname} → {region}")
     votes = {v for v in (mx_vote, tracking_vote) if v is not None}
     detected = None
     if len(votes) == 1:

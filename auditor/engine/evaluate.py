@@ -31,8 +31,14 @@ from auditor.model.report import (
 log = logging.getLogger(__name__)
 
 _AREA_OF = {
-    "dns.txt": "txt", "dns.spf": "spf", "dns.spf_tree": "spf_tree", "dns.dkim": "dkim",
-    "dns.mx": "mx", "dns.dmarc": "dmarc", "dns.tracking": "tracking", "region": "provider",
+    "dns.txt": "txt",
+    "dns.spf": "spf",
+    "dns.spf_tree": "spf_tree",
+    "dns.dkim": "dkim",
+    "dns.mx": "mx",
+    "dns.dmarc": "dmarc",
+    "dns.tracking": "tracking",
+    "region": "provider",
 }
 _BLOCKING = Severity.ERROR
 
@@ -44,9 +50,7 @@ class Evaluator:
         self.rules = rules
         self.catalogue = catalogue
         self._references = {
-            r.id: tuple(
-                Reference(ref.title, ref.url, ref.rfc, ref.section) for ref in r.spec.references
-            )
+            r.id: tuple(Reference(ref.title, ref.url, ref.rfc, ref.section) for ref in r.spec.references)
             for r in rules.rules
         }
 
@@ -77,20 +81,19 @@ class Evaluator:
             origin=target.origin,
         )
 
-    def _namespace(
-        self, target: DomainTarget, facts: DomainFacts, region: RegionView
-    ) -> dict[str, Any]:
+    def _namespace(self, target: DomainTarget, facts: DomainFacts, region: RegionView) -> dict[str, Any]:
         provider: Any = None
         if region.effective is not None:
             provider = self.catalogue.region(target.provider, region.effective)
         if provider is None:
-            provider = Unavailable(
-                "region", "the provider region is neither declared nor visible in DNS"
-            )
+            provider = Unavailable("region", "the provider region is neither declared nor visible in DNS")
         namespace: dict[str, Any] = {
             "domain": target.name,
             "target": TargetView(
-                target.provider, target.region.value, target.receiving, target.tracking,
+                target.provider,
+                target.region.value,
+                target.receiving,
+                target.tracking,
                 target.dkim_selectors,
             ),
             "provider": provider,
@@ -109,9 +112,7 @@ class Evaluator:
             return
         for key in facts.dkim.selectors:
             scoped = dict(namespace)
-            scoped["dkim"] = (
-                Unavailable("dkim", key.failure.detail) if key.failure is not None else key
-            )
+            scoped["dkim"] = Unavailable("dkim", key.failure.detail) if key.failure is not None else key
             yield self._apply(rule, scoped, subject=key.name)
 
     def _apply(self, rule: CompiledRule, ns: dict[str, Any], *, subject: str) -> Finding:
@@ -119,10 +120,17 @@ class Evaluator:
 
         def finding(status: Status, message: str, reason: str | None = None, **extra: Any) -> Finding:
             return Finding(
-                rule_id=spec.id, rule_name=spec.name, title=spec.title,
-                severity=Severity(spec.severity), category=spec.category, status=status,
-                subject=subject, message=message, references=self._references[spec.id],
-                reason=reason, **extra,
+                rule_id=spec.id,
+                rule_name=spec.name,
+                title=spec.title,
+                severity=Severity(spec.severity),
+                category=spec.category,
+                status=status,
+                subject=subject,
+                message=message,
+                references=self._references[spec.id],
+                reason=reason,
+                **extra,
             )
 
         try:
@@ -147,19 +155,23 @@ class Evaluator:
             message = _render(rule.pass_message, ns) if rule.pass_message else ""
             return finding(Status.PASS, message, evidence=evidence)
         return finding(
-            Status.FAIL, _render(rule.message, ns), evidence=evidence,
+            Status.FAIL,
+            _render(rule.message, ns),
+            evidence=evidence,
             remediation=_remediation(rule, ns),
         )
 
     @staticmethod
     def _unknown(finding: Any, exc: FactUnavailable, ns: dict[str, Any], rule: CompiledRule) -> Finding:
         reason = f"could not verify {exc.area}: {exc.detail}"
-        return finding(Status.UNKNOWN, f"Could not verify: {exc.detail}.", reason=reason,
-                       evidence=_evidence(rule, ns))
+        return finding(
+            Status.UNKNOWN,
+            f"Could not verify: {exc.detail}.",
+            reason=reason,
+            evidence=_evidence(rule, ns),
+        )
 
-    def _verification(
-        self, target: DomainTarget, findings: list[Finding]
-    ) -> tuple[RecordVerification, ...]:
+    def _verification(self, target: DomainTarget, findings: list[Finding]) -> tuple[RecordVerification, ...]:
         provider = self.catalogue.providers.get(target.provider)
         if provider is None:
             return ()

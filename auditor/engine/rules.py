@@ -67,7 +67,8 @@ def rule_files(directory: Path) -> list[Path]:
     if not directory.is_dir():
         raise RuleFileError("not a directory", path=directory, field="--rules")
     return sorted(
-        p for p in directory.rglob("*.y*ml")
+        p
+        for p in directory.rglob("*.y*ml")
         if p.suffix in (".yaml", ".yml") and "providers" not in p.relative_to(directory).parts
     )
 
@@ -87,7 +88,9 @@ def load_rules(directories: list[Path]) -> RuleSet:
                 if rule.id in seen:
                     raise RuleFileError(
                         f"duplicate rule id {rule.id} (also in {seen[rule.id]})",
-                        path=path, line=None, field="id",
+                        path=path,
+                        line=None,
+                        field="id",
                     )
                 seen[rule.id] = rule.source
                 compiled.append(rule)
@@ -159,12 +162,8 @@ def _compile(spec: RuleSpec, path: Path, data: Any, index: int) -> CompiledRule:
         condition=expr(spec.condition, ("condition",)),
         message=template(spec.message, ("message",)),
         pass_message=template(spec.pass_message, ("pass_message",)) if spec.pass_message else None,
-        evidence=tuple(
-            (label, expr(text, ("evidence", label))) for label, text in spec.evidence.items()
-        ),
+        evidence=tuple((label, expr(text, ("evidence", label))) for label, text in spec.evidence.items()),
         summary=template(spec.remediation.summary, ("remediation", "summary")),
         records=tuple(records),
-        steps=tuple(
-            template(s, ("remediation", "steps", i)) for i, s in enumerate(spec.remediation.steps)
-        ),
+        steps=tuple(template(s, ("remediation", "steps", i)) for i, s in enumerate(spec.remediation.steps)),
     )

@@ -8,8 +8,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 RULES_SCHEMA = "sendready.rules/v1"
 
-FACT_AREAS = ("dns.txt", "dns.spf", "dns.spf_tree", "dns.dkim", "dns.mx", "dns.dmarc",
-              "dns.tracking", "region")
+FACT_AREAS = (
+    "dns.txt",
+    "dns.spf",
+    "dns.spf_tree",
+    "dns.dkim",
+    "dns.mx",
+    "dns.dmarc",
+    "dns.tracking",
+    "region",
+)
 
 
 class _Strict(BaseModel):

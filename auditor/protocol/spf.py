@@ -64,8 +64,11 @@ class SpfRecord:
 
     @property
     def includes(self) -> tuple[str, ...]:
-        return tuple(t.value.rstrip(".").lower() for t in self.terms
-                     if t.name == "include" and not t.modifier and t.value)
+        return tuple(
+            t.value.rstrip(".").lower()
+            for t in self.terms
+            if t.name == "include" and not t.modifier and t.value
+        )
 
     @property
     def redirect(self) -> str | None:
@@ -86,8 +89,7 @@ class SpfRecord:
         """Terms that cost a DNS lookup; `redirect` is ignored when `all` is present (§6.1)."""
         has_all = self.all_qualifier is not None
         return tuple(
-            t for t in self.terms
-            if t.counts_lookup and not (t.modifier and t.name == "redirect" and has_all)
+            t for t in self.terms if t.counts_lookup and not (t.modifier and t.name == "redirect" and has_all)
         )
 
 

@@ -28,10 +28,24 @@ HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)> | *md* [x](java
 @pytest.fixture(scope="module")
 def example_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     out = tmp_path_factory.mktemp("reports") / "report"
-    result = runner.invoke(app, [
-        "audit", str(EXAMPLES / "inventory.yaml"), "--zone-dir", str(EXAMPLES / "zones"),
-        "--format", "html", "--format", "md", "--format", "json", "--output", str(out), "-q",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "audit",
+            str(EXAMPLES / "inventory.yaml"),
+            "--zone-dir",
+            str(EXAMPLES / "zones"),
+            "--format",
+            "html",
+            "--format",
+            "md",
+            "--format",
+            "json",
+            "--output",
+            str(out),
+            "-q",
+        ],
+    )
     assert result.exit_code == 1, result.output
     return {s: (out.parent / f"report.{s}").read_text() for s in ("html", "md", "json")}
 
@@ -89,7 +103,7 @@ def test_html_from_example_is_self_contained_and_inert(example_reports: dict[str
 
 
 def test_markdown_from_example_shows_hostile_txt_only_inside_code(
-    example_reports: dict[str, str]
+    example_reports: dict[str, str],
 ) -> None:
     md = example_reports["md"]
     for line in md.splitlines():
@@ -99,13 +113,24 @@ def test_markdown_from_example_shows_hostile_txt_only_inside_code(
 
 def _report_with(text: str) -> AuditReport:
     finding = Finding(
-        rule_id="SPF003", rule_name="x", title="Title", severity=Severity.CRITICAL,
-        category="spf", status=Status.FAIL, subject="mg.example.com", message=f"Bad {text}",
+        rule_id="SPF003",
+        rule_name="x",
+        title="Title",
+        severity=Severity.CRITICAL,
+        category="spf",
+        status=Status.FAIL,
+        subject="mg.example.com",
+        message=f"Bad {text}",
         evidence={"SPF record": text},
     )
     domain = DomainReport(
-        domain="mg.example.com", provider="mailgun", region=RegionView("us", "us", "us", (text,)),
-        readiness=Readiness.NOT_READY, verified=False, verification=(), findings=(finding,),
+        domain="mg.example.com",
+        provider="mailgun",
+        region=RegionView("us", "us", "us", (text,)),
+        readiness=Readiness.NOT_READY,
+        verified=False,
+        verification=(),
+        findings=(finding,),
         txt_records=(text,),
     )
     run = RunInfo("0", "t0", "t1", "dns 127.0.0.1:53", 1, ("rules",))
@@ -138,7 +163,7 @@ def test_hostile_text_roundtrips_in_json() -> None:
 def test_code_span_cannot_be_closed_by_content(text: str) -> None:
     span = md_code(text)
     fence = re.match(r"`+", span).group(0)  # type: ignore[union-attr]
-    inner = span[len(fence):-len(fence)]
+    inner = span[len(fence) : -len(fence)]
     assert fence not in inner.strip(" ") or len(fence) > max(len(r) for r in re.findall("`+", text))
 
 
@@ -148,8 +173,7 @@ def test_markdown_escape_neutralises_markup() -> None:
 
 def test_incomplete_report_says_so_in_every_format() -> None:
     report = _report_with("x")
-    interrupted = AuditReport(run=report.run, summary=report.summary, domains=report.domains,
-                              complete=False)
+    interrupted = AuditReport(run=report.run, summary=report.summary, domains=report.domains, complete=False)
     assert "INCOMPLETE" in render_html(interrupted)
     assert "INCOMPLETE" in render_markdown(interrupted)
     assert json.loads(render_json(interrupted))["complete"] is False

@@ -68,9 +68,7 @@ class BridgeResolver(dns.resolver.Resolver):
     ) -> dns.resolver.Answer:
         name = str(qname).rstrip(".")
         kind = dns.rdatatype.RdataType.make(rdtype)
-        future = asyncio.run_coroutine_threadsafe(
-            self._run_resolver.resolve(name, kind), self._loop
-        )
+        future = asyncio.run_coroutine_threadsafe(self._run_resolver.resolve(name, kind), self._loop)
         answer = future.result(_BRIDGE_TIMEOUT)
         absolute = dns.name.from_text(name)
         query = dns.message.make_query(absolute, kind)
@@ -83,9 +81,7 @@ class BridgeResolver(dns.resolver.Resolver):
         if answer.status is AnswerStatus.NODATA:
             if raise_on_no_answer:
                 raise dns.resolver.NoAnswer(response=response)
-            return dns.resolver.Answer(
-                absolute, kind, dns.rdataclass.IN, response, raise_on_no_answer=False
-            )
+            return dns.resolver.Answer(absolute, kind, dns.rdataclass.IN, response, raise_on_no_answer=False)
         if answer.status is AnswerStatus.TIMEOUT:
             raise dns.resolver.LifetimeTimeout(timeout=_BRIDGE_TIMEOUT, errors=[])
         raise dns.resolver.NoNameservers(request=query, errors=[])
@@ -106,9 +102,7 @@ class DmarcParser:
         if self._bridge is None:
             self._bridge = BridgeResolver(self._resolver, asyncio.get_running_loop())
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, _parse_one, domain, name, records[0], self._bridge
-        )
+        return await loop.run_in_executor(self._executor, _parse_one, domain, name, records[0], self._bridge)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

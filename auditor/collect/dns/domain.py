@@ -65,9 +65,7 @@ class DnsCollector:
             txt = TxtFacts(txt_answer.texts())
             spf = _spf_facts(txt.records)
             if spf.record is not None:
-                spf_tree = await _guarded(
-                    "spf", self.spf_walker.walk(domain, parse_spf(spf.record))
-                )
+                spf_tree = await _guarded("spf", self.spf_walker.walk(domain, parse_spf(spf.record)))
             else:
                 spf_tree = tree_not_evaluated(spf.count)
         else:
@@ -82,9 +80,7 @@ class DnsCollector:
             return DkimFacts(tuple(keys), "inventory")
         provider = self.catalogue.providers.get(target.provider)
         candidates = provider.dkim_selectors if provider else []
-        keys = await asyncio.gather(
-            *(self._dkim_key(target.name, s, "discovered") for s in candidates)
-        )
+        keys = await asyncio.gather(*(self._dkim_key(target.name, s, "discovered") for s in candidates))
         found = tuple(k for k in keys if k.found)
         failed = next((k.failure for k in keys if k.failure is not None), None)
         if not found and failed is not None:
@@ -103,29 +99,38 @@ class DnsCollector:
             return DkimKeyFacts(selector, name, source, False, answer.texts(), cname)
         if len(records) > 1:
             return DkimKeyFacts(
-                selector, name, source, True, records, cname,
+                selector,
+                name,
+                source,
+                True,
+                records,
+                cname,
                 parse_error=f"{len(records)} key records at one selector (ambiguous)",
             )
         key = parse_dkim_key(records[0])
         return DkimKeyFacts(
-            selector, name, source, True, records, cname,
-            key_type=key.key_type, key_bits=key.bits, revoked=key.revoked, parse_error=key.error,
+            selector,
+            name,
+            source,
+            True,
+            records,
+            cname,
+            key_type=key.key_type,
+            key_bits=key.bits,
+            revoked=key.revoked,
+            parse_error=key.error,
         )
 
     async def _mx(self, domain: str) -> MxFacts | Failure:
         answer = await self.resolver.resolve(domain, dns.rdatatype.MX)
         if not answer.definitive:
             return answer.failure()
-        records = sorted(
-            ((r.preference, name_text(r.exchange)) for r in answer.rdatas), key=lambda p: p
-        )
+        records = sorted(((r.preference, name_text(r.exchange)) for r in answer.rdatas), key=lambda p: p)
         null_mx = len(records) == 1 and records[0][1] == ""
         if null_mx:
             return MxFacts((), True)
         resolved = await asyncio.gather(*(self._host_resolves(host) for _, host in records))
-        hosts = tuple(
-            MxHost(pref, host, ok) for (pref, host), ok in zip(records, resolved, strict=True)
-        )
+        hosts = tuple(MxHost(pref, host, ok) for (pref, host), ok in zip(records, resolved, strict=True))
         return MxFacts(hosts, False)
 
     async def _host_resolves(self, host: str) -> bool | None:

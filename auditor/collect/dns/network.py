@@ -202,9 +202,7 @@ class NetworkBackend:
                 continue
             except (OSError, EOFError, dns.exception.DNSException) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc)
-                last = DnsAnswer(
-                    name, rdtype, AnswerStatus.ERROR, detail=f"{nameserver}: {_reason(reason)}"
-                )
+                last = DnsAnswer(name, rdtype, AnswerStatus.ERROR, detail=f"{nameserver}: {_reason(reason)}")
                 continue
             answer = interpret(name, rdtype, response, source=str(nameserver))
             if answer.status in (AnswerStatus.SERVFAIL, AnswerStatus.REFUSED) and (
@@ -246,9 +244,7 @@ def interpret(
             return DnsAnswer(name, rdtype, AnswerStatus.OK, tuple(rrset), tuple(cnames))
         if rdtype == dns.rdatatype.CNAME:
             break
-        alias = response.get_rrset(
-            response.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME
-        )
+        alias = response.get_rrset(response.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME)
         if alias is None:
             break
         current = alias[0].target

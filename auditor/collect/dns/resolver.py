@@ -60,9 +60,7 @@ class CachingResolver:
             answer = await self.lookup(answer.cnames[-1], rdtype)
             chain.extend(answer.cnames)
         if chain != list(answer.cnames) or answer.name != name:
-            answer = DnsAnswer(
-                name, rdtype, answer.status, answer.rdatas, tuple(chain), answer.detail
-            )
+            answer = DnsAnswer(name, rdtype, answer.status, answer.rdatas, tuple(chain), answer.detail)
         return answer
 
     async def lookup(self, name: str, rdtype: dns.rdatatype.RdataType) -> DnsAnswer:

@@ -75,14 +75,10 @@ class ZoneBackend:
             if zone is None:
                 if cnames:  # an authoritative server stops at an out-of-zone alias target
                     return DnsAnswer(name, rdtype, AnswerStatus.NODATA, (), tuple(cnames))
-                return DnsAnswer(
-                    name, rdtype, AnswerStatus.REFUSED, detail=f"no zone file covers {name}"
-                )
+                return DnsAnswer(name, rdtype, AnswerStatus.REFUSED, detail=f"no zone file covers {name}")
             node = zone.get_node(current)
             if node is None:
-                status = (
-                    AnswerStatus.NODATA if current in self._existing else AnswerStatus.NXDOMAIN
-                )
+                status = AnswerStatus.NODATA if current in self._existing else AnswerStatus.NXDOMAIN
                 return DnsAnswer(name, rdtype, status, (), tuple(cnames))
             rdataset = node.get_rdataset(dns.rdataclass.IN, rdtype)
             if rdataset is not None:
@@ -104,9 +100,7 @@ class ZoneBackend:
 def _load_zone(path: Path) -> dns.zone.Zone:
     origin = None if _has_origin(path) else path.name.removesuffix(".zone")
     try:
-        return dns.zone.from_file(
-            str(path), origin=origin, relativize=False, check_origin=False
-        )
+        return dns.zone.from_file(str(path), origin=origin, relativize=False, check_origin=False)
     except dns.exception.SyntaxError as exc:
         message = str(exc)
         line = None
