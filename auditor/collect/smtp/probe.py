@@ -300,8 +300,10 @@ class _Probe:
         self.steps: list[SmtpStep] = []
         self.tls: TlsInfo | None = None
         self.mechanisms: tuple[str, ...] = ()
+        self.extensions: frozenset[str] = frozenset()
         self.mechanism_used: str | None = None
         self.smtp: aiosmtplib.SMTP | None = None
+        self.transport: asyncio.BaseTransport | None = None
         self.context: ssl.SSLContext | None = None
         self.sock: socket.socket | None = None
         self.current = SmtpStepName.CONNECT
@@ -324,7 +326,7 @@ class _Probe:
             self.detail = f"unexpected error in the SMTP client ({type(exc).__name__})"
             log.debug("smtp probe %s:%d: %s", self.settings.host, self.settings.port, self.detail)
         finally:
-            self._close()
+            await self._close()
         return self._facts()
 
     async def _dialogue(self) -> None:
@@ -363,8 +365,7 @@ class _Probe:
             self._fail_without_reply(
                 SmtpOutcome.CONNECT_TIMEOUT,
                 start,
-                f"no TCP connection to {settings.host}:{settings.port} "
-                f"within {settings.connect_timeout:g}s",
+                f"no TCP connection to {settings.host}:{settings.port} within {settings.connect_timeout:g}s",
             )
         except ConnectionRefusedError:
             self._fail_without_reply(
@@ -382,8 +383,7 @@ class _Probe:
             self._fail_without_reply(
                 SmtpOutcome.CONNECT_FAILED,
                 start,
-                f"cannot connect to {settings.host}:{settings.port}: "
-                f"{exc.strerror or type(exc).__name__}",
+                f"cannot connect to {settings.host}:{settings.port}: {exc.strerror or type(exc).__name__}",
             )
         peer = self.sock.getpeername()
         self._record(SmtpStepName.CONNECT, None, f"connected to {_format_peer(peer)}", start)
@@ -402,6 +402,11 @@ class _Probe:
             local_hostname=self.settings.local_hostname or _address_literal(self.sock),
             timeout=self.settings.command_timeout,
         )
+        # From here the asyncio transport owns the socket and closes it (asynchronously, when
+        # the loop runs its connection_lost). Closing it ourselves as well would free the file
+        # descriptor while the loop still has it registered, and the next probe's socket,
+        # given the same number, would fail with "File descriptor N is used by transport".
+        self.sock = None
         start = time.monotonic()
         try:
             response = await self.smtp.connect()
@@ -414,8 +419,8 @@ class _Probe:
                 )
             self._tls_handshake_failed(exc, start, SmtpStepName.CONNECT)
         except SMTPConnectResponseError as exc:
+            # Not 220 (a 421 "too busy", a 554 "no service"); aiosmtplib has hung up already.
             self._reply(SmtpStepName.BANNER, SMTPResponse(exc.code, exc.message), start)
-            raise self._unexpected(SmtpStepName.BANNER, exc.code, exc.message) from None
         except SMTPConnectError as exc:
             if isinstance(exc.__cause__, SMTPServerDisconnected):
                 self._fail_without_reply(
@@ -428,6 +433,7 @@ class _Probe:
             )
         except (ssl.SSLError, ConnectionError) as exc:  # not wrapped by every aiosmtplib path
             self._tls_handshake_failed(exc, start, SmtpStepName.CONNECT)
+        self.transport = self.smtp.transport
         if implicit:
             self._read_tls()
         self._reply(SmtpStepName.BANNER, response, start)
@@ -437,15 +443,23 @@ class _Probe:
         name = self.smtp.local_hostname or "localhost"
         response = await self._command(step, f"EHLO {name}", b"EHLO", _encode(name))
         # The property setter parses extensions and AUTH mechanisms (aiosmtplib public API).
+        # Keep our own copy: aiosmtplib forgets them when the connection drops.
         self.smtp.last_ehlo_response = response
+        self.extensions = frozenset(self.smtp.esmtp_extensions)
         self.mechanisms = tuple(m.upper() for m in self.smtp.server_auth_methods)
+
+    def _require_connection(self, start: float) -> None:
+        """Stop with `protocol_error` if the server hung up between two commands."""
+        if self.smtp is None or not self.smtp.is_connected:
+            self._fail_without_reply(SmtpOutcome.PROTOCOL_ERROR, start, "connection lost")
 
     async def _starttls(self) -> None:
         assert self.smtp is not None
         self.current = SmtpStepName.STARTTLS
         start = time.monotonic()
-        if not self.smtp.supports_extension("starttls"):
+        if "starttls" not in self.extensions:
             self._fail_without_reply(SmtpOutcome.TLS_FAILED, start, "STARTTLS not offered")
+        self._require_connection(start)
         self.transcript.client("STARTTLS")
         try:
             response = await self.smtp.starttls(
@@ -459,7 +473,6 @@ class _Probe:
                     SmtpOutcome.PROTOCOL_ERROR, start, self.transcript.scrub(exc.message)
                 )
             self._reply(SmtpStepName.STARTTLS, SMTPResponse(exc.code, exc.message), start)
-            raise self._unexpected(SmtpStepName.STARTTLS, exc.code, exc.message) from None
         except SMTPReadTimeoutError:
             self._fail_without_reply(
                 SmtpOutcome.TIMEOUT,
@@ -470,21 +483,23 @@ class _Probe:
             # The server said 220 but the handshake did not finish in time.
             self._tls_handshake_failed(exc, start, SmtpStepName.STARTTLS, code=220)
         except SMTPServerDisconnected:
-            self._fail_without_reply(
-                SmtpOutcome.PROTOCOL_ERROR, start, "connection lost at STARTTLS"
-            )
+            self._fail_without_reply(SmtpOutcome.PROTOCOL_ERROR, start, "connection lost at STARTTLS")
         except (ssl.SSLError, OSError) as exc:
             self._tls_handshake_failed(exc, start, SmtpStepName.STARTTLS, code=220)
+        self.transport = self.smtp.transport
         self._read_tls()
-        self.mechanisms = ()  # RFC 3207 §4.2: forget what was offered before TLS
+        # RFC 3207 §4.2: forget what was offered before TLS.
+        self.mechanisms = ()
+        self.extensions = frozenset()
         self._reply(SmtpStepName.STARTTLS, response, start)
 
     async def _auth(self) -> None:
         assert self.smtp is not None
         self.current = SmtpStepName.AUTH
         start = time.monotonic()
-        if not self.smtp.supports_extension("auth"):
+        if "auth" not in self.extensions:
             self._fail_without_reply(SmtpOutcome.AUTH_UNAVAILABLE, start, "AUTH not offered")
+        self._require_connection(start)
         if "PLAIN" in self.mechanisms:
             self.mechanism_used = "PLAIN"
             response = await self._auth_plain(start)
@@ -519,24 +534,16 @@ class _Probe:
             return response
         self.transcript.server(response.code, response.message)
         self.transcript.client_redacted()
-        response = await self._send(
-            SmtpStepName.AUTH, start, base64.b64encode(_encode(self.username))
-        )
+        response = await self._send(SmtpStepName.AUTH, start, base64.b64encode(_encode(self.username)))
         if response.code != 334:
             return response
         self.transcript.server(response.code, response.message)
         self.transcript.client_redacted()
-        return await self._send(
-            SmtpStepName.AUTH, start, base64.b64encode(_encode(self.password.reveal()))
-        )
+        return await self._send(SmtpStepName.AUTH, start, base64.b64encode(_encode(self.password.reveal())))
 
     async def _mail_from(self, address: str) -> None:
         args = [b"MAIL", b"FROM:<" + _encode(address) + b">"]
-        if (
-            not address.isascii()
-            and self.smtp is not None
-            and self.smtp.supports_extension("smtputf8")
-        ):
+        if not address.isascii() and "smtputf8" in self.extensions:
             args.append(b"SMTPUTF8")
         line = " ".join(a.decode("utf-8", "replace") for a in args)
         await self._command(SmtpStepName.MAIL_FROM, line, *args)
@@ -550,7 +557,7 @@ class _Probe:
         assert self.smtp is not None
         await self._command(SmtpStepName.DATA, "DATA", b"DATA")
         self.detail = "DATA accepted (354); connection dropped before any message content"
-        self.smtp.close()
+        await self._close()  # at once: not one byte of content, not the final "."
 
     async def _finish(self) -> None:
         """RSET and QUIT; their replies are recorded but cannot change the outcome."""
@@ -577,9 +584,7 @@ class _Probe:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    async def _command(
-        self, step: SmtpStepName, line: str, *args: bytes, check: bool = True
-    ) -> SMTPResponse:
+    async def _command(self, step: SmtpStepName, line: str, *args: bytes, check: bool = True) -> SMTPResponse:
         """Send one command, record it and its reply; raise `_Stop` unless the reply is good."""
         self.current = step
         self.transcript.client(line)
@@ -619,9 +624,7 @@ class _Probe:
             self._fail_without_reply(outcome, start, "not sent: the argument has control chars")
         return response
 
-    def _reply(
-        self, step: SmtpStepName, response: SMTPResponse, start: float, *, check: bool = True
-    ) -> None:
+    def _reply(self, step: SmtpStepName, response: SMTPResponse, start: float, *, check: bool = True) -> None:
         """Record a reply; with `check`, stop the dialogue if it is not the expected one."""
         self.transcript.server(response.code, response.message)
         text = join_reply(self.transcript.scrub(response.message))
@@ -676,8 +679,7 @@ class _Probe:
             detail = f"certificate verification failed ({failure.value}): {message}"
             outcome = SmtpOutcome.TLS_FAILED
         elif (
-            _find_cause(exc, TimeoutError) is not None
-            or _find_cause(exc, ConnectionAbortedError) is not None
+            _find_cause(exc, TimeoutError) is not None or _find_cause(exc, ConnectionAbortedError) is not None
         ):
             detail = "TLS handshake timed out"
             outcome = SmtpOutcome.TIMEOUT
@@ -725,13 +727,26 @@ class _Probe:
             verify_error=None,
         )
 
-    def _close(self) -> None:
+    async def _close(self) -> None:
+        """Hang up now and let the loop release the socket before the probe returns.
+
+        `abort()` rather than a graceful close: the dialogue is over (QUIT answered, or the
+        connection is being dropped at 354), and a graceful TLS close waits for the peer's
+        close_notify, which would outlive a probe run as the last thing in `asyncio.run()`
+        and leave the socket to the garbage collector.
+        """
+        if self.transport is not None:
+            with contextlib.suppress(Exception):
+                self.transport.abort()
         if self.smtp is not None:
             with contextlib.suppress(Exception):
                 self.smtp.close()
-        if self.sock is not None:
+        if self.sock is not None:  # never handed to the client (see `_banner`)
             with contextlib.suppress(OSError):
                 self.sock.close()
+        # connection_lost (which closes the socket) runs on the next loop iterations.
+        for _ in range(2):
+            await asyncio.sleep(0)
 
     def _facts(self) -> SmtpProbeFacts:
         return SmtpProbeFacts(

@@ -113,9 +113,7 @@ class ProbeScheduler:
     ) -> SmtpProbeFacts:
         # Host first, then the global slot: a probe waiting for its host holds no global slot,
         # so a busy host cannot starve the others.
-        host_limit = self._host_limits.setdefault(
-            settings.host, asyncio.Semaphore(self._per_host)
-        )
+        host_limit = self._host_limits.setdefault(settings.host, asyncio.Semaphore(self._per_host))
         async with host_limit, self._overall:
             try:
                 secret = resolve_secret(password, self._environ)
@@ -124,9 +122,7 @@ class ProbeScheduler:
                     settings, username, from_address, recipient, str(exc), deep_data=deep_data
                 )
             self.probes_started += 1
-            return await self._probe(
-                settings, username, secret, from_address, recipient, deep_data=deep_data
-            )
+            return await self._probe(settings, username, secret, from_address, recipient, deep_data=deep_data)
 
 
 def _normalise(settings: ProbeSettings) -> ProbeSettings:
