@@ -343,11 +343,12 @@ def rules_check(
     directory: Annotated[Path, typer.Argument(metavar="DIR", help="Rule directory to validate.")],
 ) -> None:
     """Validate rule files (schema, expressions, unique ids); exit 2 on the first error."""
+    builtin = directory.resolve() == rules_dir().resolve()
     try:
-        ruleset = load_rules([rules_dir(), directory])
+        ruleset = load_rules([rules_dir()] if builtin else [rules_dir(), directory])
     except AuditorError as exc:
         _fail(Console(stderr=True), exc)
-    own = [r for r in ruleset.rules if r.source.startswith(str(directory))]
+    own = [r for r in ruleset.rules if builtin or r.source.startswith(str(directory))]
     Console(highlight=False).print(Text(f"{len(own)} rules OK in {directory}"))
 
 

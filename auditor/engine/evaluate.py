@@ -15,7 +15,13 @@ import jinja2
 
 from auditor.engine.catalogue import Catalogue
 from auditor.engine.derive import derive_region
-from auditor.engine.expressions import FactUnavailable, TargetView, Unavailable
+from auditor.engine.expressions import (
+    FactUnavailable,
+    RegionlessProvider,
+    TargetView,
+    Unavailable,
+    unavailable,
+)
 from auditor.engine.rules import CompiledRule, RuleSet
 from auditor.model.facts import DkimFacts, DomainFacts, Failure, TxtFacts
 from auditor.model.findings import DnsRecord, Finding, Reference, Remediation, Severity, Status
@@ -86,7 +92,13 @@ class Evaluator:
         if region.effective is not None:
             provider = self.catalogue.region(target.provider, region.effective)
         if provider is None:
-            provider = Unavailable("region", "the provider region is neither declared nor visible in DNS")
+            detail = "the provider region is neither declared nor visible in DNS"
+            regions = [
+                r
+                for name in self.catalogue.regions(target.provider)
+                if (r := self.catalogue.region(target.provider, name)) is not None
+            ]
+            provider = RegionlessProvider(regions, detail) if regions else Unavailable("region", detail)
         namespace: dict[str, Any] = {
             "domain": target.name,
             "target": TargetView(
@@ -137,12 +149,9 @@ class Evaluator:
             if rule.when is not None and not rule.when(**ns):
                 return finding(Status.SKIPPED, "", reason="not applicable (when is false)")
             for area in spec.requires:
-                value = ns[_AREA_OF[area]]
-                if isinstance(value, Unavailable):
-                    try:
-                        bool(value)
-                    except FactUnavailable as exc:
-                        return self._unknown(finding, exc, ns, rule)
+                missing = unavailable(ns[_AREA_OF[area]])
+                if missing is not None:
+                    return self._unknown(finding, missing, ns, rule)
             failed = bool(rule.condition(**ns))
         except FactUnavailable as exc:
             return self._unknown(finding, exc, ns, rule)

@@ -27,7 +27,7 @@ from auditor.model.facts import (
     TxtFacts,
 )
 from auditor.model.report import RegionView
-from auditor.protocol.spf import merge_records, with_include
+from auditor.protocol.spf import merge_records, with_all, with_include
 
 
 class FactUnavailable(Exception):
@@ -64,6 +64,40 @@ class Unavailable:
     __hash__ = None  # type: ignore[assignment]
 
 
+class RegionlessProvider:
+    """The provider when its region is unknown: region-independent facts only.
+
+    `title` and the SPF include are the same in every region (Mailgun documents include:mailgun.org
+    for both), so SPF rules still work; asking for MX hosts or the tracking target raises
+    `FactUnavailable`, which makes region-specific rules `unknown`.
+    """
+
+    __slots__ = ("_detail", "name", "spf_include", "spf_includes", "title", "tracking_prefix")
+
+    def __init__(self, regions: list[ProviderRegion], detail: str) -> None:
+        first = regions[0]
+        self.name = first.name
+        self.title = first.title
+        self.tracking_prefix = first.tracking_prefix
+        self.spf_include = first.spf_include
+        self.spf_includes = tuple(dict.fromkeys(i for r in regions for i in r.spf_includes))
+        self._detail = detail
+
+    def __getattr__(self, name: str) -> Any:
+        raise FactUnavailable("region", self._detail)
+
+
+def unavailable(value: object) -> FactUnavailable | None:
+    """Why `value` stands in for a fact that could not be collected, or None if it is real."""
+    if isinstance(value, Unavailable):
+        return FactUnavailable(
+            object.__getattribute__(value, "_area"), object.__getattribute__(value, "_detail")
+        )
+    if isinstance(value, RegionlessProvider):
+        return FactUnavailable("region", object.__getattribute__(value, "_detail"))
+    return None
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class TargetView:
     """What the inventory says about the domain, as rules see it (`target.receiving`...)."""
@@ -97,7 +131,17 @@ def _dkim_placeholder(provider: ProviderRegion | None = None) -> str:
     return "k=rsa; p=<the public key shown in your provider's DNS settings for this selector>"
 
 
+def _unverifiable(items: Any, area: str, what: str) -> bool:
+    """False when `items` is empty; otherwise the rule is `unknown` because of them."""
+    items = list(items)
+    if items:
+        raise FactUnavailable(area, f"{what}: {', '.join(str(i) for i in items)}")
+    return False
+
+
 HELPERS: dict[str, Callable[..., Any]] = {
+    "unverifiable": _unverifiable,
+    "spf_with_all": with_all,
     "spf_with_include": with_include,
     "spf_merged": merge_records,
     "dkim_placeholder": _dkim_placeholder,

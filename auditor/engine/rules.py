@@ -86,10 +86,11 @@ def load_rules(directories: list[Path]) -> RuleSet:
         for path in files:
             for rule in load_rule_file(path):
                 if rule.id in seen:
+                    line = rule.source.rpartition(":")[2]
                     raise RuleFileError(
                         f"duplicate rule id {rule.id} (also in {seen[rule.id]})",
                         path=path,
-                        line=None,
+                        line=int(line) if line.isdigit() else None,
                         field="id",
                     )
                 seen[rule.id] = rule.source

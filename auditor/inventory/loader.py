@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import ValidationError
 
@@ -106,23 +106,38 @@ def _load_csv(path: Path) -> list[DomainTarget]:
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.__class__.__name__}", path=path) from None
     with handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-        if "name" not in header:
-            raise InputError("header row must have a 'name' column", path=path, line=1)
-        unknown = [h for h in header if h not in _CSV_FIELDS]
-        if unknown:
-            raise InputError("unknown column", path=path, line=1, field=unknown[0])
-        reader.fieldnames = header
-        targets: list[DomainTarget] = []
         try:
-            for row in reader:
-                line = reader.line_num
-                if not any((v or "").strip() for v in row.values()):
-                    continue
-                targets.append(_csv_target(row, path, line))
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise InputError(f"invalid CSV: {exc}", path=path, line=reader.line_num) from None
+            return _read_csv(handle, path)
+        except UnicodeDecodeError:
+            raise InputError("invalid CSV: not UTF-8 text", path=path, line=_first_bad_line(path)) from None
+        except csv.Error as exc:
+            raise InputError(f"invalid CSV: {exc}", path=path) from None
+
+
+def _first_bad_line(path: Path) -> int | None:
+    """The 1-based line holding the first byte sequence that is not UTF-8."""
+    for number, line in enumerate(path.read_bytes().split(b"\n"), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return number
+    return None
+
+
+def _read_csv(handle: TextIO, path: Path) -> list[DomainTarget]:
+    reader = csv.DictReader(handle)
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if "name" not in header:
+        raise InputError("header row must have a 'name' column", path=path, line=1)
+    unknown = [h for h in header if h not in _CSV_FIELDS]
+    if unknown:
+        raise InputError("unknown column", path=path, line=1, field=unknown[0])
+    reader.fieldnames = header
+    targets: list[DomainTarget] = []
+    for row in reader:
+        if not any((v or "").strip() for v in row.values()):
+            continue
+        targets.append(_csv_target(row, path, reader.line_num))
     if not targets:
         raise InputError("no domains in inventory", path=path)
     return _reject_duplicates(targets, path)

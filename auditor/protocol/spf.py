@@ -223,3 +223,13 @@ def merge_records(records: list[str] | tuple[str, ...], include: str | None = No
                 seen.append(token)
     merged = " ".join(["v=spf1", *seen, final_all or "~all"])
     return with_include(merged, include) if include else merged
+
+
+def with_all(record: str, qualifier: str = "~") -> str:
+    """`record` with its `all` term (any qualifier, any case) set to `<qualifier>all`."""
+    tokens = record.split()
+    for index, token in enumerate(tokens[1:], start=1):
+        if token.lstrip(QUALIFIERS).lower() == "all":
+            tokens[index] = f"{qualifier}all"
+            return " ".join(tokens)
+    return " ".join([*tokens, f"{qualifier}all"])

@@ -31,7 +31,7 @@ import dns.rrset
 
 from auditor.collect.dns.answers import AnswerStatus
 from auditor.collect.dns.resolver import CachingResolver
-from auditor.model.facts import DmarcFacts
+from auditor.model.facts import DmarcFacts, Failure, FailureKind
 
 _BRIDGE_TIMEOUT = 30.0
 _cache_lock = threading.Lock()
@@ -95,7 +95,7 @@ class DmarcParser:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="checkdmarc")
         self._bridge: BridgeResolver | None = None
 
-    async def parse(self, domain: str, name: str, records: tuple[str, ...]) -> DmarcFacts:
+    async def parse(self, domain: str, name: str, records: tuple[str, ...]) -> DmarcFacts | Failure:
         if len(records) != 1:
             error = None if not records else f"{len(records)} DMARC records (RFC 7489 §6.6.3)"
             return DmarcFacts(name, records, None, False, error, None, (), ())
@@ -108,7 +108,7 @@ class DmarcParser:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _parse_one(domain: str, name: str, record: str, bridge: BridgeResolver) -> DmarcFacts:
+def _parse_one(domain: str, name: str, record: str, bridge: BridgeResolver) -> DmarcFacts | Failure:
     try:
         parsed: Mapping[str, Any] = checkdmarc.dmarc.parse_dmarc_record(
             record, domain, resolver=bridge, include_tag_descriptions=False
@@ -116,7 +116,10 @@ def _parse_one(domain: str, name: str, record: str, bridge: BridgeResolver) -> D
     except (checkdmarc.dmarc.DMARCError, checkdmarc.dmarc._DMARCWarning) as exc:
         return DmarcFacts(name, (record,), record, False, _sentence(exc), None, (), ())
     except dns.exception.DNSException as exc:
-        return DmarcFacts(name, (record,), record, False, f"lookup failed: {exc}", None, (), ())
+        # A lookup checkdmarc needed failed: that is "could not verify", not "invalid record".
+        return Failure(
+            FailureKind.NETWORK, f"DMARC {name}: lookup during parsing failed ({exc.__class__.__name__})"
+        )
     tags = tuple(
         (tag, str(value.get("value")))
         for tag, value in parsed.get("tags", {}).items()

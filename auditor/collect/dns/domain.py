@@ -158,6 +158,8 @@ class DnsCollector:
                     return org_records
                 if org_records:
                     facts = await self.dmarc_parser.parse(org, f"_dmarc.{org}", org_records)
+                    if isinstance(facts, Failure):
+                        return facts
                     return dataclasses.replace(facts, inherited_from=org)
         return await self.dmarc_parser.parse(domain, name, records)
 

@@ -102,16 +102,36 @@ def _load_zone(path: Path) -> dns.zone.Zone:
     try:
         return dns.zone.from_file(str(path), origin=origin, relativize=False, check_origin=False)
     except dns.exception.SyntaxError as exc:
-        message = str(exc)
-        line = None
-        # dnspython reports "<file>:<line>: <problem>"
-        head, _, problem = message.partition(": ")
-        if head.rpartition(":")[2].isdigit():
-            line = int(head.rpartition(":")[2])
-            message = problem or message
+        line, message = _split_location(str(exc))
+        if line is not None:
+            line = _bad_line(path, origin, line)
         raise InputError(f"invalid zone file: {message}", path=path, line=line) from None
     except (dns.exception.DNSException, OSError, UnicodeDecodeError) as exc:
         raise InputError(f"invalid zone file: {exc}", path=path) from None
+
+
+def _split_location(message: str) -> tuple[int | None, str]:
+    """dnspython says `<file>:<line>: <problem>`."""
+    head, _, problem = message.partition(": ")
+    number = head.rpartition(":")[2]
+    return (int(number), problem or message) if number.isdigit() else (None, message)
+
+
+def _bad_line(path: Path, origin: str | None, reported: int) -> int:
+    """The line of the bad record: dnspython reports the next line when the record's last token
+    was the bad one (it has read the newline by then). If the file cut before `reported` already
+    fails, the record above is the culprit."""
+    if reported <= 1:
+        return reported
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    prefix = "".join(lines[: reported - 1])
+    try:
+        dns.zone.from_text(prefix, origin=origin, relativize=False, check_origin=False)
+    except dns.exception.SyntaxError:
+        return reported - 1
+    except dns.exception.DNSException:
+        return reported
+    return reported
 
 
 def _has_origin(path: Path) -> bool:

@@ -1,0 +1,277 @@
+"""Build real `DomainTarget`s and `DomainFacts` from the compact mappings in `cases/*.yaml`.
+
+Every fact area left out of a case is healthy for a correct Mailgun US domain `mg.example.com`:
+
+* TXT holds exactly the SPF record `v=spf1 include:mailgun.org ~all`;
+* the SPF include tree costs 5 lookups and has no void lookups or problems;
+* DKIM selector `k1` publishes a 2048-bit RSA key;
+* MX is `mxa.mailgun.org` and `mxb.mailgun.org` (preference 10), both resolving;
+* DMARC `v=DMARC1; p=quarantine` is published and valid;
+* `email.mg.example.com` is a CNAME to `mailgun.org`.
+
+An area given as a mapping overrides fields of that default (dataclass field names), with a few
+derivations the collector would also make (SPF facts parsed from the TXT records and vice versa,
+DKIM key fields cleared for a key that is not found, ...). `{failure: servfail}` (any
+`FailureKind` value, optionally with `detail`) makes the area a `Failure`. A failed TXT lookup
+also fails SPF and the SPF tree unless they are given, as in the collector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from auditor.collect.dns.spf import tree_not_evaluated
+from auditor.model.facts import (
+    DkimFacts,
+    DkimKeyFacts,
+    DmarcFacts,
+    DomainFacts,
+    Failure,
+    FailureKind,
+    MxFacts,
+    MxHost,
+    SpfFacts,
+    SpfNode,
+    SpfTreeFacts,
+    TrackingFacts,
+    TxtFacts,
+)
+from auditor.model.inventory import DomainTarget, Region
+from auditor.protocol.spf import is_spf, parse_spf
+
+DOMAIN = "mg.example.com"
+HEALTHY_SPF = "v=spf1 include:mailgun.org ~all"
+HEALTHY_SPF_INCLUDES = (
+    "mailgun.org",
+    "_spf.mailgun.org",
+    "_spf1.mailgun.org",
+    "_spf2.mailgun.org",
+    "_spf.eu.mailgun.org",
+)
+HEALTHY_DKIM_RECORD = "k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"  # shortened
+HEALTHY_DMARC = "v=DMARC1; p=quarantine"
+US_MX = ("mxa.mailgun.org", "mxb.mailgun.org")
+
+AREAS = ("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking")
+TARGET_KEYS = frozenset({"name", "provider", "region", "receiving", "tracking", "dkim_selectors"})
+Spec = Mapping[str, Any] | None
+
+
+def build_target(spec: Spec = None) -> DomainTarget:
+    """A Mailgun US target for `mg.example.com`, with the case's overrides."""
+    spec = dict(spec or {})
+    unknown = set(spec) - TARGET_KEYS
+    if unknown:
+        raise ValueError(f"unknown target key(s): {sorted(unknown)}")
+    return DomainTarget(
+        name=spec.get("name", DOMAIN),
+        provider=spec.get("provider", "mailgun"),
+        region=Region(spec.get("region", "us")),
+        dkim_selectors=tuple(spec.get("dkim_selectors", ())),
+        receiving=spec.get("receiving", True),
+        tracking=spec.get("tracking", True),
+        origin="tests/rules/cases",
+    )
+
+
+def build_facts(spec: Spec = None, target: DomainTarget | None = None) -> DomainFacts:
+    """`DomainFacts` for `target`: healthy defaults, overridden area by area from `spec`."""
+    spec = dict(spec or {})
+    target = target or build_target()
+    unknown = set(spec) - set(AREAS)
+    if unknown:
+        raise ValueError(f"unknown fact area(s): {sorted(unknown)}")
+    domain = target.name
+
+    txt = _txt(spec, domain)
+    spf = _spf(spec, txt, domain)
+    return DomainFacts(
+        domain=domain,
+        txt=txt,
+        spf=spf,
+        spf_tree=_spf_tree(spec, txt, spf, domain),
+        dkim=_dkim(spec.get("dkim"), target),
+        mx=_mx(spec.get("mx"), domain),
+        dmarc=_dmarc(spec.get("dmarc"), domain),
+        tracking=_tracking(spec.get("tracking"), domain),
+    )
+
+
+def failure(spec: Mapping[str, Any], what: str) -> Failure:
+    """`{failure: servfail, detail: ...}` as a `Failure`."""
+    extra = set(spec) - {"failure", "detail"}
+    if extra:
+        raise ValueError(f"{what}: a failure takes only 'failure' and 'detail', not {sorted(extra)}")
+    kind = FailureKind(spec["failure"])
+    return Failure(kind, spec.get("detail", f"{what}: {kind.value}"))
+
+
+def _is_failure(spec: Any) -> bool:
+    return isinstance(spec, Mapping) and "failure" in spec
+
+
+def _txt(spec: dict[str, Any], domain: str) -> TxtFacts | Failure:
+    given = spec.get("txt")
+    if _is_failure(given):
+        return failure(given, f"TXT {domain}")
+    if given is not None:
+        return TxtFacts(**_tuples(given))
+    spf = spec.get("spf")
+    if isinstance(spf, Mapping) and "records" in spf and not _is_failure(spf):
+        return TxtFacts(tuple(spf["records"]))
+    return TxtFacts((HEALTHY_SPF,))
+
+
+def _spf(spec: dict[str, Any], txt: TxtFacts | Failure, domain: str) -> SpfFacts | Failure:
+    given = spec.get("spf")
+    if _is_failure(given):
+        return failure(given, f"TXT {domain}")
+    if isinstance(txt, Failure) and given is None:
+        return txt
+    fields = _tuples(given or {})
+    records = fields.pop("records", None)
+    if records is None:
+        records = txt.records if isinstance(txt, TxtFacts) else (HEALTHY_SPF,)
+    records = tuple(r for r in records if is_spf(r))
+    derived = _spf_fields(records)
+    derived.update(fields)
+    return SpfFacts(records=records, **derived)
+
+
+def _spf_fields(records: tuple[str, ...]) -> dict[str, Any]:
+    """What the collector derives from the SPF records (one record: parsed; else nothing)."""
+    if len(records) != 1:
+        includes = tuple(i for r in records for i in parse_spf(r).includes)
+        return {
+            "record": None,
+            "includes": includes,
+            "redirect": None,
+            "all_qualifier": None,
+            "syntax_errors": (),
+        }
+    parsed = parse_spf(records[0])
+    return {
+        "record": records[0],
+        "includes": parsed.includes,
+        "redirect": parsed.redirect,
+        "all_qualifier": parsed.all_qualifier,
+        "syntax_errors": parsed.errors,
+    }
+
+
+def _spf_tree(
+    spec: dict[str, Any], txt: TxtFacts | Failure, spf: SpfFacts | Failure, domain: str
+) -> SpfTreeFacts | Failure:
+    given = spec.get("spf_tree")
+    if _is_failure(given):
+        return failure(given, f"SPF tree of {domain}")
+    if given is None:
+        if isinstance(txt, Failure):
+            return txt
+        if isinstance(spf, SpfFacts) and spf.count != 1:
+            return tree_not_evaluated(spf.count)
+    fields = _tuples(given or {})
+    record = spf.record if isinstance(spf, SpfFacts) else HEALTHY_SPF
+    lookups = fields.get("lookups", 5)
+    void = fields.get("void_lookups", 0)
+    defaults: dict[str, Any] = {
+        "lookups": lookups,
+        "void_lookups": void,
+        "all_includes": HEALTHY_SPF_INCLUDES,
+        "problems": (),
+        "root": SpfNode(domain, record, lookups, void),
+    }
+    defaults.update(fields)
+    return SpfTreeFacts(**defaults)
+
+
+def _dkim(given: Any, target: DomainTarget) -> DkimFacts | Failure:
+    if _is_failure(given):
+        return failure(given, f"DKIM of {target.name}")
+    fields = dict(given or {})
+    source = fields.pop("source", "inventory" if target.dkim_selectors else "discovered")
+    keys = fields.pop("selectors", None)
+    if keys is None:
+        # Key fields given directly apply to the one default selector.
+        selector = target.dkim_selectors[0] if target.dkim_selectors else "k1"
+        keys = [{"selector": selector, **fields}]
+    elif fields:
+        raise ValueError(f"dkim: give key fields inside 'selectors', not {sorted(fields)}")
+    return DkimFacts(tuple(_dkim_key(k, target.name, source) for k in keys), source)
+
+
+def _dkim_key(given: Mapping[str, Any], domain: str, source: str) -> DkimKeyFacts:
+    fields = _tuples(given)
+    selector = fields.pop("selector", "k1")
+    name = fields.pop("name", f"{selector}._domainkey.{domain}")
+    if "failure" in fields:
+        detail = fields.pop("detail", f"TXT {name}: {fields['failure']}")
+        fields["failure"] = Failure(FailureKind(fields["failure"]), detail)
+        fields.setdefault("found", False)
+    found = fields.pop("found", True)
+    key_source = fields.pop("source", source)
+    healthy: dict[str, Any] = {"records": (HEALTHY_DKIM_RECORD,), "key_type": "rsa", "key_bits": 2048}
+    if not found:
+        healthy = {"records": (), "key_type": None, "key_bits": None}
+    healthy.update(fields)
+    return DkimKeyFacts(selector=selector, name=name, source=key_source, found=found, **healthy)
+
+
+def _mx(given: Any, domain: str) -> MxFacts | Failure:
+    if _is_failure(given):
+        return failure(given, f"MX {domain}")
+    fields = dict(given or {})
+    null_mx = fields.pop("null_mx", False)
+    hosts = fields.pop("hosts", () if null_mx else US_MX)
+    if fields:
+        raise ValueError(f"mx: unknown field(s) {sorted(fields)}")
+    return MxFacts(tuple(_mx_host(h) for h in hosts), null_mx)
+
+
+def _mx_host(given: str | Mapping[str, Any]) -> MxHost:
+    if isinstance(given, str):
+        return MxHost(10, given, True)
+    return MxHost(given.get("preference", 10), given["host"], given.get("resolves", True))
+
+
+def _dmarc(given: Any, domain: str) -> DmarcFacts | Failure:
+    name = f"_dmarc.{domain}"
+    if _is_failure(given):
+        return failure(given, f"TXT {name}")
+    fields = _tuples(given or {})
+    records = fields.pop("records", (HEALTHY_DMARC,))
+    if len(records) == 1:
+        tags = tuple(
+            (k.strip(), v.strip())
+            for k, _, v in (part.partition("=") for part in records[0].split(";") if part.strip())
+        )
+        derived: dict[str, Any] = {
+            "record": records[0],
+            "valid": True,
+            "error": None,
+            "policy": dict(tags).get("p"),
+            "tags": tags,
+            "warnings": (),
+        }
+    else:
+        error = f"{len(records)} DMARC records (RFC 7489 §6.6.3)" if records else None
+        derived = {"record": None, "valid": False, "error": error, "policy": None, "tags": (), "warnings": ()}
+    derived.update(fields)
+    derived.setdefault("name", name)
+    return DmarcFacts(records=records, **derived)
+
+
+def _tracking(given: Any, domain: str) -> TrackingFacts | Failure:
+    name = f"email.{domain}"
+    if _is_failure(given):
+        return failure(given, f"CNAME {name}")
+    fields = dict(given or {})
+    cname = fields.pop("cname", "mailgun.org")
+    exists = fields.pop("exists", cname is not None)
+    return TrackingFacts(name=fields.pop("name", name), cname=cname, exists=exists, **fields)
+
+
+def _tuples(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """YAML lists become tuples (the dataclasses are frozen and hold tuples)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
