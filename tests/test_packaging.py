@@ -48,14 +48,15 @@ def test_wheel_carries_rules_and_templates_and_runs_outside_the_checkout(tmp_pat
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
+    installed = _run(str(python), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel), cwd=tmp_path)
+    assert installed.returncode == 0, installed.stderr
     site = _run(
         str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp_path
     ).stdout.strip()
+    # Written after the install, or pip would see the test environment's copy and skip it.
     # Dependencies from the test environment, searched after the new environment's own packages.
     outer = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (Path(site) / "zz_test_dependencies.pth").write_text("\n".join(sorted(outer)) + "\n")
-    installed = _run(str(python), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel), cwd=tmp_path)
-    assert installed.returncode == 0, installed.stderr
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

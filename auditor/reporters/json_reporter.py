@@ -6,7 +6,6 @@ Both come from the same dataclasses through pydantic, so the schema cannot drift
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Any
 
@@ -27,7 +26,8 @@ def report_document(report: AuditReport) -> dict[str, Any]:
 
 
 def render_json(report: AuditReport) -> str:
-    return json.dumps(report_document(report), indent=2, ensure_ascii=False) + "\n"
+    # pydantic's serializer writes JSON directly, several times faster than json.dumps.
+    return _adapter().dump_json(report, indent=2).decode("utf-8") + "\n"
 
 
 def report_json_schema() -> dict[str, Any]:

@@ -19,10 +19,28 @@ def test_sigint_mid_audit_writes_incomplete_report(tmp_path: Path) -> None:
         # One domain's DMARC lookup never answers, so the run is still going when we interrupt it.
         server.set_fault("_dmarc.mg.acme-shop.example", "timeout")
         process = subprocess.Popen(
-            [sys.executable, "-m", "auditor", "audit", str(EXAMPLES / "inventory.yaml"),
-             "--nameserver", server.address, "--timeout", "30", "--attempts", "1",
-             "--format", "json", "--output", str(out), "-q"],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "auditor",
+                "audit",
+                str(EXAMPLES / "inventory.yaml"),
+                "--nameserver",
+                server.address,
+                "--timeout",
+                "30",
+                "--attempts",
+                "1",
+                "--format",
+                "json",
+                "--output",
+                str(out),
+                "-q",
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             for _ in range(300):  # wait until the stalled query has been sent

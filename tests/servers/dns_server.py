@@ -236,9 +236,7 @@ class LoopbackDnsServer:
         with self._lock:
             return list(self._queries)
 
-    def query_count(
-        self, name: str, rdtype: str | None = None, transport: str | None = None
-    ) -> int:
+    def query_count(self, name: str, rdtype: str | None = None, transport: str | None = None) -> int:
         """How many queries for ``name`` (any case, trailing dot optional) were received,
         optionally only of one rdtype and/or over one transport."""
         key = _name_key(_name(name))
@@ -588,9 +586,7 @@ class LoopbackDnsServer:
             zone, name = next_zone, target
 
 
-def _rrsets(
-    name: dns.name.Name, rdatasets: Iterable[dns.rdataset.Rdataset]
-) -> Iterator[dns.rrset.RRset]:
+def _rrsets(name: dns.name.Name, rdatasets: Iterable[dns.rdataset.Rdataset]) -> Iterator[dns.rrset.RRset]:
     for rdataset in rdatasets:
         rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype, rdataset.covers)
         rrset.update(rdataset)

@@ -126,9 +126,7 @@ def test_txt_over_udp(server: LoopbackDnsServer) -> None:
 def test_other_types_and_case_insensitivity(server: LoopbackDnsServer) -> None:
     mx = ask(server, "EXAMPLE.com.", "MX")
     # Name compression may carry the question's case into the rdata; compare as names.
-    assert [(r.preference, r.exchange) for r in mx.answer[0]] == [
-        (10, dns.name.from_text("mx1.example.com"))
-    ]
+    assert [(r.preference, r.exchange) for r in mx.answer[0]] == [(10, dns.name.from_text("mx1.example.com"))]
     a = ask(server, "Mx1.Example.Com", "A", tcp=True)
     assert [r.address for r in a.answer[0]] == ["192.0.2.25"]
     soa = ask(server, "example.com", "SOA")
@@ -174,9 +172,7 @@ def test_cname_chase_across_loaded_zones(server: LoopbackDnsServer) -> None:
     response = ask(server, "www.example.com", "A")
     assert response.rcode() == dns.rcode.NOERROR
     assert response.flags & dns.flags.AA
-    chain = [
-        (rrset.name.to_text(), dns.rdatatype.to_text(rrset.rdtype)) for rrset in response.answer
-    ]
+    chain = [(rrset.name.to_text(), dns.rdatatype.to_text(rrset.rdtype)) for rrset in response.answer]
     assert chain == [
         ("www.example.com.", "CNAME"),
         ("web.example.com.", "CNAME"),
