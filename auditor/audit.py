@@ -7,8 +7,9 @@ collection breaks becomes a report with an error, never a stopped batch.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,8 +19,13 @@ from auditor.collect.dns.backend import DnsBackend
 from auditor.collect.dns.checkdmarc_adapter import reset_checkdmarc_cache
 from auditor.collect.dns.domain import DnsCollector
 from auditor.collect.dns.resolver import CachingResolver
+from auditor.collect.smtp.plan import plan_probe
+from auditor.collect.smtp.probe import ProbeSettings
+from auditor.collect.smtp.scheduler import ProbeScheduler
 from auditor.engine.catalogue import Catalogue
+from auditor.engine.derive import derive_region
 from auditor.engine.evaluate import Evaluator
+from auditor.model.facts import DomainFacts, Failure
 from auditor.engine.rules import RuleSet
 from auditor.model.findings import Finding, Severity, Status
 from auditor.model.inventory import DomainTarget
@@ -45,7 +51,17 @@ class AuditSettings:
     queries_per_second: float | None = None
     concurrent_domains: int = 256
     inventory: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    smtp_probes: bool = True
+    """Probe submission for domains whose inventory entry has SMTP credentials."""
+    smtp_ca_file: str | None = None
+    smtp_insecure: bool = False
+    smtp_timeout: float = 10.0
+    smtp_deep_data: bool = False
+    """Also send DATA and drop the connection at 354 (no message is ever sent)."""
+    smtp_per_host: int = 2
+    smtp_overall: int = 10
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Where `env:` credential references are looked up (the CLI passes os.environ)."""
 
 
 async def run_audit(
@@ -69,6 +85,9 @@ async def run_audit(
     )
     collector = DnsCollector(resolver, catalogue)
     evaluator = Evaluator(rules, catalogue)
+    probes = ProbeScheduler(
+        environ=settings.environ, per_host=settings.smtp_per_host, overall=settings.smtp_overall
+    )
     slots = asyncio.Semaphore(settings.concurrent_domains)
     complete = True
 
@@ -76,6 +95,8 @@ async def run_audit(
         async with slots:
             try:
                 facts = await collector.collect(target)
+                if target.smtp is not None and settings.smtp_probes:
+                    facts = await _with_probe(target, facts, catalogue, probes, settings)
                 report = evaluator.evaluate(target, facts)
             except Exception as exc:  # never let one domain stop the batch
                 log.warning("auditing %s failed", target.name, exc_info=True)
@@ -107,6 +128,38 @@ async def run_audit(
         dns_lookups=resolver.lookups,
     )
     return AuditReport(run=run, summary=Summary.of(domains), domains=domains, complete=complete)
+
+
+async def _with_probe(
+    target: DomainTarget,
+    facts: DomainFacts,
+    catalogue: Catalogue,
+    probes: ProbeScheduler,
+    settings: AuditSettings,
+) -> DomainFacts:
+    """Add the submission probe's facts; the plan comes from the region DNS revealed."""
+    assert target.smtp is not None
+    plan = plan_probe(target, derive_region(target, facts, catalogue), catalogue)
+    if isinstance(plan, Failure):
+        return dataclasses.replace(facts, smtp=plan)
+    probe_settings = ProbeSettings(
+        host=plan.host,
+        port=plan.port,
+        server_hostname=plan.server_hostname,
+        ca_file=settings.smtp_ca_file,
+        insecure=settings.smtp_insecure,
+        connect_timeout=settings.smtp_timeout,
+        command_timeout=settings.smtp_timeout,
+    )
+    probe = await probes.probe(
+        probe_settings,
+        target.smtp.username,
+        target.smtp.password,
+        target.smtp.from_address,
+        target.smtp.recipient,
+        deep_data=settings.smtp_deep_data,
+    )
+    return dataclasses.replace(facts, smtp=probe, smtp_plan=plan)
 
 
 def _broken(target: DomainTarget, exc: Exception) -> DomainReport:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -148,6 +149,29 @@ def audit(
         typer.Option("--qps", min=1, help="Cap on DNS questions per second (be kind to public resolvers)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary.")] = False,
+    no_smtp: Annotated[
+        bool, typer.Option("--no-smtp", help="Skip SMTP submission probes (DNS only).")
+    ] = False,
+    smtp_ca_file: Annotated[
+        Path | None,
+        typer.Option("--smtp-ca-file", metavar="PEM", help="CA bundle for a private relay's certificate."),
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Do not verify SMTP certificates (reported as such).")
+    ] = False,
+    smtp_timeout: Annotated[
+        float, typer.Option("--smtp-timeout", min=0.1, help="Seconds per SMTP step.")
+    ] = 10.0,
+    smtp_data: Annotated[
+        bool,
+        typer.Option(
+            "--smtp-data",
+            help="Also send DATA and hang up at 354 (no message is ever sent); finds sandbox refusals.",
+        ),
+    ] = False,
+    smtp_per_host: Annotated[
+        int, typer.Option("--smtp-per-host", min=1, max=50, help="Probes at once per SMTP host.")
+    ] = 2,
 ) -> None:
     """Audit domains: DNS facts, provider rules, and a report with the records to publish."""
     stdout = Console(highlight=False, soft_wrap=False)
@@ -160,7 +184,20 @@ def audit(
         backend = _backend(zone_dir, nameserver, timeout, attempts)
     except AuditorError as exc:
         _fail(stderr, exc)
-    settings = AuditSettings(max_in_flight=max_in_flight, queries_per_second=qps, inventory=inventory)
+    if smtp_ca_file is not None and not smtp_ca_file.is_file():
+        _fail(stderr, InputError("file not found", path=smtp_ca_file, field="--smtp-ca-file"))
+    settings = AuditSettings(
+        max_in_flight=max_in_flight,
+        queries_per_second=qps,
+        inventory=inventory,
+        smtp_probes=not no_smtp,
+        smtp_ca_file=str(smtp_ca_file) if smtp_ca_file else None,
+        smtp_insecure=insecure,
+        smtp_timeout=smtp_timeout,
+        smtp_deep_data=smtp_data,
+        smtp_per_host=smtp_per_host,
+        environ=dict(os.environ),
+    )
     bar = ProgressBar(len(targets), stderr)
     with bar:
         report = asyncio.run(

@@ -23,7 +23,8 @@ from auditor.engine.expressions import (
     unavailable,
 )
 from auditor.engine.rules import CompiledRule, RuleSet
-from auditor.model.facts import DkimFacts, DomainFacts, Failure, TxtFacts
+from auditor.model.facts import DkimFacts, DomainFacts, Failure, FailureKind, TxtFacts
+from auditor.model.smtp import SmtpProbeFacts
 from auditor.model.findings import DnsRecord, Finding, Reference, Remediation, Severity, Status
 from auditor.model.inventory import DomainTarget
 from auditor.model.report import (
@@ -45,6 +46,7 @@ _AREA_OF = {
     "dns.dmarc": "dmarc",
     "dns.tracking": "tracking",
     "region": "provider",
+    "smtp.submission": "smtp",
 }
 _BLOCKING = Severity.ERROR
 
@@ -85,6 +87,7 @@ class Evaluator:
             findings=tuple(findings),
             txt_records=facts.txt.records if isinstance(facts.txt, TxtFacts) else (),
             origin=target.origin,
+            smtp=facts.smtp if isinstance(facts.smtp, SmtpProbeFacts) else None,
         )
 
     def _namespace(self, target: DomainTarget, facts: DomainFacts, region: RegionView) -> dict[str, Any]:
@@ -107,10 +110,18 @@ class Evaluator:
                 target.receiving,
                 target.tracking,
                 target.dkim_selectors,
+                smtp_configured=target.smtp is not None,
+                smtp_username=target.smtp.username if target.smtp else None,
+                smtp_password_ref=str(target.smtp.password) if target.smtp else None,
             ),
             "provider": provider,
             "region": region,
         }
+        namespace["smtp_plan"] = facts.smtp_plan
+        smtp = facts.smtp
+        if smtp is None:
+            smtp = Failure(FailureKind.NOT_ATTEMPTED, "no SMTP credentials in the inventory")
+        namespace["smtp"] = Unavailable("smtp", smtp.detail) if isinstance(smtp, Failure) else smtp
         for area in ("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking"):
             value = getattr(facts, area)
             namespace[area] = Unavailable(area, value.detail) if isinstance(value, Failure) else value

@@ -27,6 +27,7 @@ from auditor.model.facts import (
     TxtFacts,
 )
 from auditor.model.report import RegionView
+from auditor.model.smtp import SmtpPlan, SmtpProbeFacts
 from auditor.protocol.spf import merge_records, with_all, with_include
 
 
@@ -107,6 +108,10 @@ class TargetView:
     receiving: bool
     tracking: bool
     dkim_selectors: tuple[str, ...]
+    smtp_configured: bool = False
+    smtp_username: str | None = None
+    smtp_password_ref: str | None = None
+    """The reference (`env:NAME`), never the secret."""
 
 
 # Root names a rule may use, with the type behind each (for load-time attribute checks).
@@ -122,6 +127,8 @@ ROOTS: dict[str, type | None] = {
     "mx": MxFacts,
     "dmarc": DmarcFacts,
     "tracking": TrackingFacts,
+    "smtp": SmtpProbeFacts,
+    "smtp_plan": SmtpPlan,
     "item": None,
 }
 SELECTOR_ROOTS: dict[str, type | None] = {**ROOTS, "dkim": DkimKeyFacts}

@@ -17,6 +17,7 @@ FACT_AREAS = (
     "dns.dmarc",
     "dns.tracking",
     "region",
+    "smtp.submission",
 )
 
 
@@ -68,7 +69,7 @@ class RuleSpec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
     title: str = Field(min_length=5, max_length=100)
     severity: Literal["critical", "error", "warning", "info"]
-    category: Literal["spf", "dkim", "dmarc", "mx", "tracking", "region", "dns"]
+    category: Literal["spf", "dkim", "dmarc", "mx", "tracking", "region", "dns", "smtp"]
     scope: Literal["domain", "dkim_selector"] = "domain"
     applies_to: AppliesTo = Field(default_factory=AppliesTo)
     requires: list[Literal[FACT_AREAS]] = Field(default_factory=list)  # type: ignore[valid-type]

@@ -80,6 +80,7 @@ def _target(spec: DomainSpec, defaults: DefaultsSpec, *, origin: str) -> DomainT
             recipient=spec.smtp.recipient,
             host=spec.smtp.host,
             port=spec.smtp.port,
+            tls_name=spec.smtp.tls_name,
         )
     labels = {**defaults.labels, **(spec.labels or {})}
     return DomainTarget(

@@ -28,6 +28,7 @@ class SmtpSpec(_Strict):
     recipient: str | None = None
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
+    tls_name: str | None = None
 
     @field_validator("password")
     @classmethod

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from auditor.model.smtp import SmtpPlan, SmtpProbeFacts
+
 
 class FailureKind(StrEnum):
     """Why a fact could not be collected."""
@@ -165,3 +167,6 @@ class DomainFacts:
     mx: MxFacts | Failure
     dmarc: DmarcFacts | Failure
     tracking: TrackingFacts | Failure
+    smtp: SmtpProbeFacts | Failure | None = None
+    """The submission probe; None when the inventory gives no SMTP credentials."""
+    smtp_plan: SmtpPlan | None = None

@@ -39,6 +39,8 @@ class SmtpSettings:
     recipient: str | None = None
     host: str | None = None
     port: int | None = None
+    tls_name: str | None = None
+    """Certificate name to verify when `host` is an address (private relays, tests)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from auditor.model.findings import Finding, Severity, Status
+from auditor.model.smtp import SmtpProbeFacts
 
 REPORT_SCHEMA_VERSION = "1.0"
 
@@ -60,6 +61,8 @@ class DomainReport:
     txt_records: tuple[str, ...] = ()
     origin: str | None = None
     error: str | None = None
+    smtp: SmtpProbeFacts | None = None
+    """The submission probe with its redacted transcript, when one ran."""
     ready: bool = False
     """Always recomputed from `readiness` (a stored field, so that JSON carries it)."""
 

@@ -181,3 +181,20 @@ class SmtpProbeFacts:
     def failed_reply(self) -> SmtpStep | None:
         """The step that stopped the probe, with its reply code and text."""
         return None if self.failed_step is None else self.step(self.failed_step)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpPlan:
+    """Which submission host the probe used, and why.
+
+    `configured_host` is what the inventory asked for (None: the provider's host for the region).
+    When it is the provider's host of *another* region, the probe logs in to the right region's
+    host instead (`corrected`), so credentials are never tried against the wrong region.
+    """
+
+    configured_host: str | None
+    host: str
+    port: int
+    server_hostname: str
+    region: str | None
+    corrected: bool
