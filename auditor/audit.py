@@ -25,8 +25,8 @@ from auditor.collect.smtp.scheduler import ProbeScheduler
 from auditor.engine.catalogue import Catalogue
 from auditor.engine.derive import derive_region
 from auditor.engine.evaluate import Evaluator
-from auditor.model.facts import DomainFacts, Failure
 from auditor.engine.rules import RuleSet
+from auditor.model.facts import DomainFacts, Failure
 from auditor.model.findings import Finding, Severity, Status
 from auditor.model.inventory import DomainTarget
 from auditor.model.report import (

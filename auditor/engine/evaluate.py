@@ -24,7 +24,6 @@ from auditor.engine.expressions import (
 )
 from auditor.engine.rules import CompiledRule, RuleSet
 from auditor.model.facts import DkimFacts, DomainFacts, Failure, FailureKind, TxtFacts
-from auditor.model.smtp import SmtpProbeFacts
 from auditor.model.findings import DnsRecord, Finding, Reference, Remediation, Severity, Status
 from auditor.model.inventory import DomainTarget
 from auditor.model.report import (
@@ -34,6 +33,7 @@ from auditor.model.report import (
     RecordVerification,
     RegionView,
 )
+from auditor.model.smtp import SmtpProbeFacts
 
 log = logging.getLogger(__name__)
 
