@@ -110,7 +110,8 @@ class Evaluator:
                 target.receiving,
                 target.tracking,
                 target.dkim_selectors,
-                smtp_configured=target.smtp is not None,
+                # Credentials given and a probe attempted (not turned off with --no-smtp).
+                smtp_configured=target.smtp is not None and facts.smtp is not None,
                 smtp_username=target.smtp.username if target.smtp else None,
                 smtp_password_ref=str(target.smtp.password) if target.smtp else None,
             ),

@@ -7,13 +7,24 @@ Every fact area left out of a case is healthy for a correct Mailgun US domain `m
 * DKIM selector `k1` publishes a 2048-bit RSA key;
 * MX is `mxa.mailgun.org` and `mxb.mailgun.org` (preference 10), both resolving;
 * DMARC `v=DMARC1; p=quarantine` is published and valid;
-* `email.mg.example.com` is a CNAME to `mailgun.org`.
+* `email.mg.example.com` is a CNAME to `mailgun.org`;
+* when the target has SMTP credentials (`target: {smtp: {...}}`), the submission probe logged in
+  to `smtp.mailgun.org:587` with STARTTLS (a verified certificate, AUTH PLAIN), and the plan used
+  the region's host without correcting anything. Without SMTP credentials there are no SMTP facts
+  and no plan, as in the collector.
 
 An area given as a mapping overrides fields of that default (dataclass field names), with a few
 derivations the collector would also make (SPF facts parsed from the TXT records and vice versa,
 DKIM key fields cleared for a key that is not found, ...). `{failure: servfail}` (any
 `FailureKind` value, optionally with `detail`) makes the area a `Failure`. A failed TXT lookup
 also fails SPF and the SPF tree unless they are given, as in the collector.
+
+`smtp:` takes `SmtpProbeFacts` fields (enums by value; `tls` as `TlsInfo` fields or null; `steps`
+as `{name, code, text}` mappings). A failed outcome without `failed_step`/`detail` gets the step
+and a reply the probe would give for it; `credential_unavailable` also gets the `unavailable`
+credential shape. `smtp_plan:` takes `SmtpPlan` fields; it defaults to a plan for the probed host
+whenever the probe has facts, and to none when the SMTP area is a failure or absent (give it
+explicitly to combine a plan with a failed probe).
 """
 
 from __future__ import annotations
@@ -37,7 +48,18 @@ from auditor.model.facts import (
     TrackingFacts,
     TxtFacts,
 )
-from auditor.model.inventory import DomainTarget, Region
+from auditor.model.inventory import DomainTarget, Region, SecretRef, SmtpSettings
+from auditor.model.smtp import (
+    CredentialShape,
+    SmtpOutcome,
+    SmtpPlan,
+    SmtpProbeFacts,
+    SmtpStep,
+    SmtpStepName,
+    TlsInfo,
+    TlsMode,
+    TlsVerifyFailure,
+)
 from auditor.protocol.spf import is_spf, parse_spf
 
 DOMAIN = "mg.example.com"
@@ -52,10 +74,52 @@ HEALTHY_SPF_INCLUDES = (
 HEALTHY_DKIM_RECORD = "k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"  # shortened
 HEALTHY_DMARC = "v=DMARC1; p=quarantine"
 US_MX = ("mxa.mailgun.org", "mxb.mailgun.org")
+US_SMTP_HOST = "smtp.mailgun.org"
+SMTP_PASSWORD_REF = "env:MG_PASS"
+HEALTHY_TLS = {
+    "version": "TLSv1.3",
+    "cipher": "TLS_AES_256_GCM_SHA384",
+    "subject_cn": US_SMTP_HOST,
+    "san_dns": (US_SMTP_HOST,),
+    "not_after": "2030-01-01T00:00:00+00:00",
+    "verified": True,
+    "verify_error": None,
+}
 
-AREAS = ("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking")
-TARGET_KEYS = frozenset({"name", "provider", "region", "receiving", "tracking", "dkim_selectors"})
+# Where the probe stops for each failed outcome, and a reply it would record there.
+SMTP_FAILURES: dict[SmtpOutcome, tuple[SmtpStepName | None, str]] = {
+    SmtpOutcome.AUTH_FAILED: (SmtpStepName.AUTH, "535 5.7.0 Mailgun is not loving your login or password"),
+    SmtpOutcome.AUTH_UNAVAILABLE: (SmtpStepName.AUTH, "AUTH not offered"),
+    SmtpOutcome.SENDER_REJECTED: (
+        SmtpStepName.MAIL_FROM,
+        "553 5.7.1 Sender address rejected: not owned by user",
+    ),
+    SmtpOutcome.RECIPIENT_REJECTED: (
+        SmtpStepName.RCPT_TO,
+        "550 5.7.1 Sandbox subdomains are for test purposes only.",
+    ),
+    SmtpOutcome.TEMPORARY: (SmtpStepName.DATA, "421 Free accounts are for test purposes only."),
+    SmtpOutcome.CONNECT_REFUSED: (SmtpStepName.CONNECT, "connection refused"),
+    SmtpOutcome.CONNECT_TIMEOUT: (SmtpStepName.CONNECT, "no TCP connection within 10s"),
+    SmtpOutcome.CONNECT_FAILED: (SmtpStepName.CONNECT, "cannot resolve the host"),
+    SmtpOutcome.TLS_FAILED: (
+        SmtpStepName.STARTTLS,
+        "certificate verification failed (hostname_mismatch): Hostname mismatch",
+    ),
+    SmtpOutcome.PROTOCOL_ERROR: (SmtpStepName.EHLO, "connection lost"),
+    SmtpOutcome.TIMEOUT: (SmtpStepName.BANNER, "no greeting within 10s"),
+    SmtpOutcome.DATA_REJECTED: (SmtpStepName.DATA, "554 5.7.1 Domain is not allowed to send"),
+    SmtpOutcome.CREDENTIAL_UNAVAILABLE: (
+        None,
+        "secret env:MG_PASS is unavailable: environment variable is not set",
+    ),
+}
+
+AREAS = ("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking", "smtp", "smtp_plan")
+TARGET_KEYS = frozenset({"name", "provider", "region", "receiving", "tracking", "dkim_selectors", "smtp"})
+SMTP_TARGET_KEYS = frozenset({"username", "password", "from", "recipient", "host", "port", "tls_name"})
 Spec = Mapping[str, Any] | None
+_DEFAULT: Any = object()  # "not given" where None (YAML null) is a meaningful value
 
 
 def build_target(spec: Spec = None) -> DomainTarget:
@@ -64,14 +128,38 @@ def build_target(spec: Spec = None) -> DomainTarget:
     unknown = set(spec) - TARGET_KEYS
     if unknown:
         raise ValueError(f"unknown target key(s): {sorted(unknown)}")
+    name = spec.get("name", DOMAIN)
     return DomainTarget(
-        name=spec.get("name", DOMAIN),
+        name=name,
         provider=spec.get("provider", "mailgun"),
         region=Region(spec.get("region", "us")),
         dkim_selectors=tuple(spec.get("dkim_selectors", ())),
         receiving=spec.get("receiving", True),
         tracking=spec.get("tracking", True),
+        smtp=_smtp_settings(spec.get("smtp"), name),
         origin="tests/rules/cases",
+    )
+
+
+def _smtp_settings(given: Any, domain: str) -> SmtpSettings | None:
+    """`smtp: {username, password: env:NAME, from, recipient, host, port, tls_name}` (all optional)."""
+    if given is None:
+        return None
+    fields = dict(given)
+    unknown = set(fields) - SMTP_TARGET_KEYS
+    if unknown:
+        raise ValueError(f"target smtp: unknown key(s) {sorted(unknown)}")
+    scheme, colon, location = str(fields.get("password", SMTP_PASSWORD_REF)).partition(":")
+    if not colon or scheme not in ("env", "file"):
+        raise ValueError("target smtp: password must be a reference such as env:NAME")
+    return SmtpSettings(
+        username=fields.get("username", f"postmaster@{domain}"),
+        password=SecretRef(scheme, location),
+        from_address=fields.get("from", f"alerts@{domain}"),
+        recipient=fields.get("recipient"),
+        host=fields.get("host"),
+        port=fields.get("port"),
+        tls_name=fields.get("tls_name"),
     )
 
 
@@ -86,6 +174,7 @@ def build_facts(spec: Spec = None, target: DomainTarget | None = None) -> Domain
 
     txt = _txt(spec, domain)
     spf = _spf(spec, txt, domain)
+    smtp = _smtp(spec.get("smtp"), target)
     return DomainFacts(
         domain=domain,
         txt=txt,
@@ -95,6 +184,8 @@ def build_facts(spec: Spec = None, target: DomainTarget | None = None) -> Domain
         mx=_mx(spec.get("mx"), domain),
         dmarc=_dmarc(spec.get("dmarc"), domain),
         tracking=_tracking(spec.get("tracking"), domain),
+        smtp=smtp,
+        smtp_plan=_smtp_plan(spec.get("smtp_plan", _DEFAULT), smtp, target),
     )
 
 
@@ -270,6 +361,80 @@ def _tracking(given: Any, domain: str) -> TrackingFacts | Failure:
     cname = fields.pop("cname", "mailgun.org")
     exists = fields.pop("exists", cname is not None)
     return TrackingFacts(name=fields.pop("name", name), cname=cname, exists=exists, **fields)
+
+
+def _smtp(given: Any, target: DomainTarget) -> SmtpProbeFacts | Failure | None:
+    if _is_failure(given):
+        return failure(given, f"SMTP submission for {target.name}")
+    if given is None and target.smtp is None:
+        return None
+    settings = target.smtp
+    fields = _tuples(given or {})
+    outcome = SmtpOutcome(fields.pop("outcome", "ok"))
+    step, detail = SMTP_FAILURES.get(outcome, (None, ""))
+    host = fields.pop("host", (settings.host if settings else None) or US_SMTP_HOST)
+    port = fields.pop("port", (settings.port if settings else None) or 587)
+    tls = fields.pop("tls", {} if outcome is SmtpOutcome.OK else None)
+    if isinstance(tls, Mapping):
+        tls_fields = {**HEALTHY_TLS, "subject_cn": host, "san_dns": (host,), **_tuples(tls)}
+        if tls_fields.get("verify_failure") is not None:
+            tls_fields["verify_failure"] = TlsVerifyFailure(tls_fields["verify_failure"])
+        tls = TlsInfo(**tls_fields)
+    username = settings.username if settings else f"postmaster@{target.name}"
+    defaults: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "tls_mode": TlsMode.IMPLICIT if port in (465, 2465) else TlsMode.STARTTLS,
+        "server_hostname": (settings.tls_name if settings else None) or host,
+        "failed_step": step,
+        "detail": detail,
+        "steps": (),
+        "tls": tls,
+        "auth_mechanisms": ("PLAIN", "LOGIN"),
+        "auth_mechanism_used": "PLAIN",
+        "insecure": False,
+        "credential_shape": (
+            CredentialShape.UNAVAILABLE
+            if outcome is SmtpOutcome.CREDENTIAL_UNAVAILABLE
+            else CredentialShape.PLAUSIBLE_SMTP_PASSWORD
+        ),
+        "username_domain": username.rpartition("@")[2].lower(),
+        "from_address": settings.from_address if settings else f"alerts@{target.name}",
+        "recipient": settings.recipient if settings else None,
+        "deep_data": False,
+        "transcript": (),
+    }
+    defaults.update(fields)
+    for key, kind in (
+        ("tls_mode", TlsMode),
+        ("failed_step", SmtpStepName),
+        ("credential_shape", CredentialShape),
+    ):
+        if defaults[key] is not None:
+            defaults[key] = kind(defaults[key])
+    defaults["steps"] = tuple(_smtp_step(s) for s in defaults["steps"])
+    return SmtpProbeFacts(outcome=outcome, **defaults)
+
+
+def _smtp_step(given: Mapping[str, Any]) -> SmtpStep:
+    return SmtpStep(SmtpStepName(given["name"]), given.get("code"), given.get("text", ""), 1.0)
+
+
+def _smtp_plan(given: Any, smtp: SmtpProbeFacts | Failure | None, target: DomainTarget) -> SmtpPlan | None:
+    if given is None or (given is _DEFAULT and not isinstance(smtp, SmtpProbeFacts)):
+        return None
+    fields = dict(given if given is not _DEFAULT else {})
+    host = fields.pop("host", smtp.host if isinstance(smtp, SmtpProbeFacts) else US_SMTP_HOST)
+    defaults: dict[str, Any] = {
+        "configured_host": target.smtp.host if target.smtp else None,
+        "host": host,
+        "port": smtp.port if isinstance(smtp, SmtpProbeFacts) else 587,
+        "server_hostname": (target.smtp.tls_name if target.smtp else None) or host,
+        "region": None if target.region is Region.AUTO else target.region.value,
+        "corrected": False,
+    }
+    defaults.update(fields)
+    return SmtpPlan(**defaults)
 
 
 def _tuples(fields: Mapping[str, Any]) -> dict[str, Any]:

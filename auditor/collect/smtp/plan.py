@@ -38,6 +38,7 @@ def plan_probe(target: DomainTarget, region: RegionView, catalogue: Catalogue) -
         host, corrected = region_host, True
     else:
         host = configured
-    server_hostname = target.smtp.tls_name or host
+    # A corrected host is the provider's own: verify its certificate against its own name.
+    server_hostname = host if corrected else (target.smtp.tls_name or host)
     port = target.smtp.port or DEFAULT_PORT
     return SmtpPlan(target.smtp.host, host, port, server_hostname, region.effective, corrected)
