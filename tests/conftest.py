@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +72,42 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "200")
+
+
+class LogCollector(logging.Handler):
+    """Keeps the text of every log record (with any traceback), for searching for secrets."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = f"{record.name} {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            text += "".join(traceback.format_exception(record.exc_info[1]))
+        self.texts.append(text)
+
+
+@pytest.fixture
+def all_logs() -> Iterator[LogCollector]:
+    """Every log record from every logger, at DEBUG, while the test runs."""
+    handler = LogCollector()
+    root = logging.getLogger()
+    saved = [(root, root.level, root.disabled)]
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger):
+            saved.append((logger, logger.level, logger.disabled))
+            logger.setLevel(logging.DEBUG)
+            logger.disabled = False
+    root.setLevel(logging.DEBUG)
+    root.addHandler(handler)
+    previous_disable = logging.root.manager.disable
+    logging.disable(logging.NOTSET)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        logging.disable(previous_disable)
+        for logger, level, disabled in saved:
+            logger.setLevel(level)
+            logger.disabled = disabled

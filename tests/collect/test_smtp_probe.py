@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
-import logging
 import pickle
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +42,7 @@ from auditor.model.smtp import (
     TlsMode,
     TlsVerifyFailure,
 )
+from tests.conftest import LogCollector
 from tests.servers.smtp_server import (
     FREE_ACCOUNT_421,
     MAILGUN_535,
@@ -616,45 +615,10 @@ def canary_forms(username: str) -> list[str]:
     ]
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.texts: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = f"{record.name} {record.getMessage()}"
-        if record.exc_info and record.exc_info[1] is not None:
-            text += "".join(traceback.format_exception(record.exc_info[1]))
-        self.texts.append(text)
-
-
-@pytest.fixture
-def all_logs() -> Iterator[_Collect]:
-    """Every log record from every logger, at DEBUG, while the test runs."""
-    handler = _Collect()
-    root = logging.getLogger()
-    saved = [(root, root.level, root.disabled)]
-    for logger in list(logging.root.manager.loggerDict.values()):
-        if isinstance(logger, logging.Logger):
-            saved.append((logger, logger.level, logger.disabled))
-            logger.setLevel(logging.DEBUG)
-            logger.disabled = False
-    root.setLevel(logging.DEBUG)
-    root.addHandler(handler)
-    previous_disable = logging.root.manager.disable
-    logging.disable(logging.NOTSET)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
-        logging.disable(previous_disable)
-        for logger, level, disabled in saved:
-            logger.setLevel(level)
-            logger.disabled = disabled
-
-
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
-def test_canary_password_never_leaks(servers: SmtpTestServers, all_logs: _Collect, mechanism: str) -> None:
+def test_canary_password_never_leaks(
+    servers: SmtpTestServers, all_logs: LogCollector, mechanism: str
+) -> None:
     # Given servers that accept the canary, refuse it, and go silent in the middle of AUTH
     accept = servers.starttls(SmtpPolicy(password=CANARY, mechanisms=(mechanism,)))
     refuse = servers.starttls(SmtpPolicy(password="something else", mechanisms=(mechanism,)))

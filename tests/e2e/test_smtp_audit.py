@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import re
 import shutil
 import socket
-import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +32,7 @@ from auditor.model.inventory import DomainTarget, Region, SecretRef, SmtpSetting
 from auditor.model.report import RegionView
 from auditor.model.smtp import SmtpPlan
 from tests import conftest
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, LogCollector
 from tests.rules.factories import build_facts
 from tests.rules.test_rule_cases import catalogue, ruleset
 from tests.servers.smtp_server import (
@@ -401,45 +399,8 @@ def canary_forms(usernames: list[str]) -> list[str]:
     return forms
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.texts: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = f"{record.name} {record.getMessage()}"
-        if record.exc_info and record.exc_info[1] is not None:
-            text += "".join(traceback.format_exception(record.exc_info[1]))
-        self.texts.append(text)
-
-
-@pytest.fixture
-def all_logs() -> Iterator[_Collect]:
-    """Every log record from every logger, at DEBUG, while the test runs."""
-    handler = _Collect()
-    root = logging.getLogger()
-    saved = [(root, root.level, root.disabled)]
-    for logger in list(logging.root.manager.loggerDict.values()):
-        if isinstance(logger, logging.Logger):
-            saved.append((logger, logger.level, logger.disabled))
-            logger.setLevel(logging.DEBUG)
-            logger.disabled = False
-    root.setLevel(logging.DEBUG)
-    root.addHandler(handler)
-    previous_disable = logging.root.manager.disable
-    logging.disable(logging.NOTSET)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
-        logging.disable(previous_disable)
-        for logger, level, disabled in saved:
-            logger.setLevel(level)
-            logger.disabled = disabled
-
-
 def test_canary_password_never_leaks(
-    servers: SmtpTestServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, all_logs: _Collect
+    servers: SmtpTestServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, all_logs: LogCollector
 ) -> None:
     # Given PLAIN-only and LOGIN-only servers, one accepting the canary and one refusing it each
     cases = {
