@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import dns.rdatatype
 
-from auditor.collect.dns.answers import AnswerStatus, DnsAnswer, name_text
+from auditor.collect.dns.answers import AnswerStatus, name_text
 from auditor.collect.dns.checkdmarc_adapter import DmarcParser, organisational_domain
 from auditor.collect.dns.resolver import CachingResolver
 from auditor.collect.dns.spf import SpfWalker, tree_not_evaluated
@@ -179,14 +179,9 @@ class DnsCollector:
             return TrackingFacts(name, name_text(answer.rdatas[0].target), True)
         if not answer.definitive:
             return answer.failure()
-        if answer.status is AnswerStatus.NXDOMAIN:
-            return TrackingFacts(name, None, False)
-        addresses = await self.resolver.resolve(name, dns.rdatatype.A)
-        return TrackingFacts(name, None, addresses.ok or _exists(addresses))
-
-
-def _exists(answer: DnsAnswer) -> bool:
-    return answer.status is AnswerStatus.NODATA
+        # NODATA for CNAME: the name exists with other records (an A from a proxy or a flattened
+        # CNAME); NXDOMAIN: it does not exist at all.
+        return TrackingFacts(name, None, answer.status is AnswerStatus.NODATA)
 
 
 def _spf_facts(texts: tuple[str, ...]) -> SpfFacts:
