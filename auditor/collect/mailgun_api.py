@@ -65,12 +65,7 @@ def api_base_urls(catalogue: Catalogue, provider: str = PROVIDER) -> dict[str, s
     The catalogue is the one place the endpoints are written down (us `https://api.mailgun.net`,
     eu `https://api.eu.mailgun.net`); tests and private deployments pass their own mapping instead.
     """
-    out: dict[str, str] = {}
-    for region in catalogue.regions(provider):
-        spec = catalogue.region(provider, region)
-        if spec is not None:
-            out[region] = spec.api_base
-    return out
+    return {spec.region: spec.api_base for spec in catalogue.provider_regions(provider)}
 
 
 class MailgunAccountClient:

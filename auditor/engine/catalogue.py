@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -63,33 +63,44 @@ class ProviderRegion:
 
 @dataclass(frozen=True, slots=True)
 class Catalogue:
-    """Every provider known to this run."""
+    """Every provider known to this run, with its per-region views built once at load."""
 
     providers: dict[str, ProviderSpec]
+    _views: dict[str, tuple[ProviderRegion, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        views = {
+            name: tuple(_view(name, spec, r) for r in spec.regions) for name, spec in self.providers.items()
+        }
+        object.__setattr__(self, "_views", views)
+
+    def provider_regions(self, provider: str) -> tuple[ProviderRegion, ...]:
+        """The provider in each of its regions, in catalogue order (empty if unknown)."""
+        return self._views.get(provider, ())
 
     def region(self, provider: str, region: str) -> ProviderRegion | None:
-        spec = self.providers.get(provider)
-        if spec is None or region not in spec.regions:
-            return None
-        r = spec.regions[region]
-        return ProviderRegion(
-            name=provider,
-            title=spec.title,
-            region=region,
-            smtp_host=r.smtp_host,
-            api_base=r.api_base,
-            dashboard=r.dashboard,
-            spf_includes=tuple(r.spf_includes),
-            spf_include=r.spf_includes[0],
-            mx_hosts=tuple(h.lower() for h in r.mx_hosts),
-            mx_preference=r.mx_preference,
-            tracking_target=r.tracking_target.lower(),
-            tracking_prefix=spec.tracking_prefix,
-        )
+        return next((v for v in self.provider_regions(provider) if v.region == region), None)
 
     def regions(self, provider: str) -> tuple[str, ...]:
-        spec = self.providers.get(provider)
-        return tuple(spec.regions) if spec else ()
+        return tuple(v.region for v in self.provider_regions(provider))
+
+
+def _view(provider: str, spec: ProviderSpec, region: str) -> ProviderRegion:
+    r = spec.regions[region]
+    return ProviderRegion(
+        name=provider,
+        title=spec.title,
+        region=region,
+        smtp_host=r.smtp_host,
+        api_base=r.api_base,
+        dashboard=r.dashboard,
+        spf_includes=tuple(r.spf_includes),
+        spf_include=r.spf_includes[0],
+        mx_hosts=tuple(h.lower() for h in r.mx_hosts),
+        mx_preference=r.mx_preference,
+        tracking_target=r.tracking_target.lower(),
+        tracking_prefix=spec.tracking_prefix,
+    )
 
 
 def load_catalogue(path: Path) -> Catalogue:

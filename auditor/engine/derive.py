@@ -18,9 +18,8 @@ def derive_region(target: DomainTarget, facts: DomainFacts, catalogue: Catalogue
     """
     tells: list[str] = []
     mx_vote = tracking_vote = None
-    for region in catalogue.regions(target.provider):
-        spec = catalogue.region(target.provider, region)
-        assert spec is not None
+    for spec in catalogue.provider_regions(target.provider):
+        region = spec.region
         if isinstance(facts.mx, MxFacts) and facts.mx.hosts:
             names = set(facts.mx.names)
             if names <= set(spec.mx_hosts):

@@ -96,11 +96,7 @@ class Evaluator:
             provider = self.catalogue.region(target.provider, region.effective)
         if provider is None:
             detail = "the provider region is neither declared nor visible in DNS"
-            regions = [
-                r
-                for name in self.catalogue.regions(target.provider)
-                if (r := self.catalogue.region(target.provider, name)) is not None
-            ]
+            regions = list(self.catalogue.provider_regions(target.provider))
             provider = RegionlessProvider(regions, detail) if regions else Unavailable("region", detail)
         namespace: dict[str, Any] = {
             "domain": target.name,

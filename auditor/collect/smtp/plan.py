@@ -19,11 +19,7 @@ DEFAULT_PORT = 587
 
 def plan_probe(target: DomainTarget, region: RegionView, catalogue: Catalogue) -> SmtpPlan | Failure:
     assert target.smtp is not None
-    hosts = {
-        name: spec.smtp_host.lower()
-        for name in catalogue.regions(target.provider)
-        if (spec := catalogue.region(target.provider, name)) is not None
-    }
+    hosts = {spec.region: spec.smtp_host.lower() for spec in catalogue.provider_regions(target.provider)}
     region_host = hosts.get(region.effective) if region.effective else None
     configured = target.smtp.host.lower().rstrip(".") if target.smtp.host else None
     corrected = False
