@@ -17,18 +17,23 @@ from pathlib import Path
 from auditor._version import __version__
 from auditor.collect.dns.backend import DnsBackend
 from auditor.collect.dns.checkdmarc_adapter import reset_checkdmarc_cache
-from auditor.collect.dns.domain import DnsCollector
+from auditor.collect.dns.domain import CollectHints, DnsCollector
 from auditor.collect.dns.resolver import CachingResolver
+from auditor.collect.mailgun_api import PROVIDER as MAILGUN
+from auditor.collect.mailgun_api import MailgunAccountClient, api_base_urls
 from auditor.collect.smtp.plan import plan_probe
 from auditor.collect.smtp.probe import ProbeSettings
 from auditor.collect.smtp.scheduler import ProbeScheduler
+from auditor.collect.smtp.secrets import SecretUnavailable, resolve_secret
+from auditor.engine.account_compare import uncollected_txt_names
 from auditor.engine.catalogue import Catalogue
 from auditor.engine.derive import derive_region
 from auditor.engine.evaluate import Evaluator
 from auditor.engine.rules import RuleSet
-from auditor.model.facts import DomainFacts, Failure
+from auditor.model.account import AccountFacts
+from auditor.model.facts import DomainFacts, Failure, FailureKind
 from auditor.model.findings import Finding, Severity, Status
-from auditor.model.inventory import DomainTarget
+from auditor.model.inventory import DomainTarget, Region, SecretRef
 from auditor.model.report import (
     AuditReport,
     DomainReport,
@@ -62,6 +67,14 @@ class AuditSettings:
     smtp_overall: int = 10
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Where `env:` credential references are looked up (the CLI passes os.environ)."""
+    mailgun_api_key: SecretRef | None = None
+    """Ask Mailgun's domains API about each Mailgun domain (the account cross-check)."""
+    mailgun_api_urls: Mapping[str, str] | None = None
+    """Region → API base URL; None: the catalogue's (`https://api.mailgun.net`, ...)."""
+    api_ca_file: str | None = None
+    api_timeout: float = 10.0
+    api_requests_per_second: float | None = 4.5
+    """Mailgun allows 300 requests a minute per account; 4.5/s stays under it."""
 
 
 async def run_audit(
@@ -88,13 +101,17 @@ async def run_audit(
     probes = ProbeScheduler(
         environ=settings.environ, per_host=settings.smtp_per_host, overall=settings.smtp_overall
     )
+    accounts = _account_client(settings, catalogue)
     slots = asyncio.Semaphore(settings.concurrent_domains)
     complete = True
 
     async def one(target: DomainTarget) -> DomainReport:
         async with slots:
             try:
-                facts = await collector.collect(target)
+                account = await _ask_account(target, accounts)
+                facts = await collector.collect(target, _hints(target, account))
+                if account is not None:
+                    facts = await _with_account(facts, account, collector)
                 if target.smtp is not None and settings.smtp_probes:
                     facts = await _with_probe(target, facts, catalogue, probes, settings)
                 report = evaluator.evaluate(target, facts)
@@ -116,6 +133,8 @@ async def run_audit(
     finally:
         collector.close()
         await resolver.close()
+        if isinstance(accounts, MailgunAccountClient):
+            await accounts.aclose()
     run = RunInfo(
         tool_version=__version__,
         started_at=started,
@@ -160,6 +179,64 @@ async def _with_probe(
         deep_data=settings.smtp_deep_data,
     )
     return dataclasses.replace(facts, smtp=probe, smtp_plan=plan)
+
+
+AccountSource = MailgunAccountClient | Failure | None
+
+
+def _account_client(settings: AuditSettings, catalogue: Catalogue) -> AccountSource:
+    """The run's one API client, or why none can be used (or None when no key was given)."""
+    if settings.mailgun_api_key is None:
+        return None
+    try:
+        key = resolve_secret(settings.mailgun_api_key, settings.environ)
+    except SecretUnavailable as exc:
+        return Failure(FailureKind.NOT_ATTEMPTED, f"Mailgun API key {exc.ref}: {exc.reason}")
+    return MailgunAccountClient(
+        settings.mailgun_api_urls or api_base_urls(catalogue),
+        key,
+        timeout=settings.api_timeout,
+        verify=settings.api_ca_file or True,
+        requests_per_second=settings.api_requests_per_second,
+    )
+
+
+async def _ask_account(target: DomainTarget, accounts: AccountSource) -> AccountFacts | Failure | None:
+    """The account's answer about a Mailgun domain; asked before DNS, because it says where to look."""
+    if accounts is None or target.provider != MAILGUN:
+        return None
+    if isinstance(accounts, Failure):
+        return accounts
+    hint = None if target.region is Region.AUTO else target.region.value
+    return await accounts.fetch(target.name, hint)
+
+
+def _hints(target: DomainTarget, account: AccountFacts | Failure | None) -> CollectHints | None:
+    """The account's DKIM selectors and tracking prefix, so DNS checks what the provider uses."""
+    if not isinstance(account, AccountFacts) or not account.found:
+        return None
+    suffix = f"._domainkey.{target.name}"
+    selectors = tuple(
+        dict.fromkeys(
+            name[: -len(suffix)]
+            for record in account.expected
+            if (name := record.name.strip().rstrip(".").lower()).endswith(suffix)
+        )
+    )
+    return CollectHints(dkim_selectors=selectors, tracking_prefix=account.web_prefix or None)
+
+
+async def _with_account(
+    facts: DomainFacts, account: AccountFacts | Failure, collector: DnsCollector
+) -> DomainFacts:
+    """Attach the account's answer, and fetch the TXT names it expects that DNS facts lack."""
+    extra: tuple[tuple[str, tuple[str, ...] | Failure], ...] = ()
+    if isinstance(account, AccountFacts) and account.found:
+        facts = dataclasses.replace(facts, account=account)
+        names = uncollected_txt_names(account, facts)
+        answers = await asyncio.gather(*(collector.txt_at(name) for name in names))
+        extra = tuple(zip(names, answers, strict=True))
+    return dataclasses.replace(facts, account=account, account_txt=extra)
 
 
 def _broken(target: DomainTarget, exc: Exception) -> DomainReport:

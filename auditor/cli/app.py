@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -27,11 +28,14 @@ from auditor.cli.progress import ProgressBar
 from auditor.collect.dns.backend import DnsBackend
 from auditor.collect.dns.network import Nameserver, NetworkBackend
 from auditor.collect.dns.zonefiles import ZoneBackend
-from auditor.engine.catalogue import load_catalogue
+from auditor.collect.mailgun_api import api_base_urls
+from auditor.collect.smtp.secrets import SecretUnavailable, resolve_secret
+from auditor.engine.catalogue import Catalogue, load_catalogue
 from auditor.engine.rules import RuleSet, load_rules
 from auditor.errors import AuditorError, InputError
 from auditor.inventory import load_inventory, targets_from_names
 from auditor.model.findings import Severity, Status
+from auditor.model.inventory import SecretRef
 from auditor.model.report import AuditReport
 from auditor.reporters import REPORTERS, SUFFIX_FORMATS
 from auditor.reporters.sinks import write_atomic
@@ -172,6 +176,26 @@ def audit(
     smtp_per_host: Annotated[
         int, typer.Option("--smtp-per-host", min=1, max=50, help="Probes at once per SMTP host.")
     ] = 2,
+    mailgun_api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--mailgun-api-key",
+            metavar="env:NAME|file:PATH",
+            help="Cross-check each Mailgun domain with the account's domains API (key by reference only).",
+        ),
+    ] = None,
+    mailgun_api_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mailgun-api-url",
+            metavar="REGION=URL",
+            help="Domains API base URL for a region (repeatable; private gateways and tests).",
+        ),
+    ] = None,
+    api_ca_file: Annotated[
+        Path | None,
+        typer.Option("--api-ca-file", metavar="PEM", help="CA bundle for the API's certificate."),
+    ] = None,
 ) -> None:
     """Audit domains: DNS facts, provider rules, and a report with the records to publish."""
     stdout = Console(highlight=False, soft_wrap=False)
@@ -186,6 +210,13 @@ def audit(
         _fail(stderr, exc)
     if smtp_ca_file is not None and not smtp_ca_file.is_file():
         _fail(stderr, InputError("file not found", path=smtp_ca_file, field="--smtp-ca-file"))
+    if api_ca_file is not None and not api_ca_file.is_file():
+        _fail(stderr, InputError("file not found", path=api_ca_file, field="--api-ca-file"))
+    try:
+        api_key = _api_key(mailgun_api_key, os.environ)
+        api_urls = _api_urls(mailgun_api_url or [], catalogue)
+    except AuditorError as exc:
+        _fail(stderr, exc)
     settings = AuditSettings(
         max_in_flight=max_in_flight,
         queries_per_second=qps,
@@ -197,6 +228,9 @@ def audit(
         smtp_deep_data=smtp_data,
         smtp_per_host=smtp_per_host,
         environ=dict(os.environ),
+        mailgun_api_key=api_key,
+        mailgun_api_urls=api_urls,
+        api_ca_file=str(api_ca_file) if api_ca_file else None,
     )
     bar = ProgressBar(len(targets), stderr)
     with bar:
@@ -226,6 +260,40 @@ def audit(
             if path is not None:
                 summary_console.print(Text(f"Wrote {fmt} report: {path}"))
     raise typer.Exit(int(_exit_code(report, fail_on, strict)))
+
+
+def _api_key(text: str | None, environ: Mapping[str, str]) -> SecretRef | None:
+    """The key's reference, checked now so that a typo is a usage error, not 2,000 unknowns."""
+    if text is None:
+        return None
+    try:
+        ref = SecretRef.parse(text)
+    except ValueError as exc:
+        raise InputError(str(exc), field="--mailgun-api-key") from None
+    try:
+        resolve_secret(ref, environ)  # only to check it can be read; resolved again in the run
+    except SecretUnavailable as exc:
+        raise InputError(f"{exc.ref}: {exc.reason}", field="--mailgun-api-key") from None
+    return ref
+
+
+def _api_urls(given: list[str], catalogue: Catalogue) -> dict[str, str] | None:
+    """`REGION=URL` pairs over the catalogue's base URLs; None when nothing was given."""
+    if not given:
+        return None
+    urls = api_base_urls(catalogue)
+    for item in given:
+        region, equals, url = item.partition("=")
+        region = region.strip().lower()
+        if not equals or region not in urls:
+            raise InputError(
+                f"expected REGION=URL with REGION one of {', '.join(urls)}, got {item!r}",
+                field="--mailgun-api-url",
+            )
+        if not url.startswith(("https://", "http://")):
+            raise InputError(f"not an http(s) URL: {url!r}", field="--mailgun-api-url")
+        urls[region] = url
+    return urls
 
 
 def _fail(console: Console, exc: AuditorError) -> None:

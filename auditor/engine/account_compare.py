@@ -26,8 +26,15 @@ the caller can look the name up and pass it back in `extra_txt`; a failed lookup
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 
-from auditor.model.account import LOOKUP_FAILED, NOT_COLLECTED, ExpectedRecord, RecordComparison
+from auditor.model.account import (
+    LOOKUP_FAILED,
+    NOT_COLLECTED,
+    AccountFacts,
+    ExpectedRecord,
+    RecordComparison,
+)
 from auditor.model.facts import (
     DkimFacts,
     DkimKeyFacts,
@@ -40,13 +47,104 @@ from auditor.model.facts import (
 from auditor.protocol.dkim import parse_tag_list
 from auditor.protocol.spf import SpfTerm, is_spf, parse_spf
 
-__all__ = ["compare_records"]
+__all__ = ["AccountView", "account_view", "compare_records", "uncollected_txt_names"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """The account's answer joined with DNS, as rules see it (`account.*`).
+
+    `comparisons` has one entry per record the account expects. The `mismatched_*` views split
+    the records DNS serves differently by type, so a rule can render each as a paste-ready record
+    of that type; `stale` are the records DNS already serves correctly while the provider's own
+    last check still says otherwise (its verdict lags until someone presses "Verify").
+    """
+
+    found: bool
+    region_queried: str
+    region_found: str | None
+    api_base: str
+    state: str | None
+    is_disabled: bool
+    is_sandbox: bool
+    domain_type: str | None
+    smtp_login: str | None
+    web_prefix: str | None
+    detail: str
+    comparisons: tuple[RecordComparison, ...]
+
+    @property
+    def mismatched(self) -> tuple[RecordComparison, ...]:
+        return tuple(c for c in self.comparisons if c.compared and not c.matches)
+
+    @property
+    def mismatched_txt(self) -> tuple[ExpectedRecord, ...]:
+        return self._of_type("TXT")
+
+    @property
+    def mismatched_cname(self) -> tuple[ExpectedRecord, ...]:
+        return self._of_type("CNAME")
+
+    @property
+    def mismatched_mx(self) -> tuple[ExpectedRecord, ...]:
+        return self._of_type("MX")
+
+    @property
+    def uncompared(self) -> tuple[str, ...]:
+        """Records that could not be compared, as `TYPE name (why)`."""
+        return tuple(
+            f"{c.record.record_type} {c.record.name} ({c.note})" for c in self.comparisons if not c.compared
+        )
+
+    @property
+    def stale(self) -> tuple[RecordComparison, ...]:
+        return tuple(
+            c for c in self.comparisons if c.matches and c.record.provider_valid not in (None, "valid")
+        )
+
+    def _of_type(self, kind: str) -> tuple[ExpectedRecord, ...]:
+        return tuple(c.record for c in self.mismatched if c.record.record_type.upper() == kind)
+
+
+def account_view(
+    account: AccountFacts,
+    facts: DomainFacts,
+    *,
+    include_variants: Mapping[str, Collection[str]] | None = None,
+) -> AccountView:
+    """Join the account's answer with the domain's DNS facts (and any extra TXT fetched for it)."""
+    extra = dict(facts.account_txt)
+    return AccountView(
+        found=account.found,
+        region_queried=account.region_queried,
+        region_found=account.region_found,
+        api_base=account.api_base,
+        state=account.state,
+        is_disabled=account.is_disabled,
+        is_sandbox=account.is_sandbox,
+        domain_type=account.domain_type,
+        smtp_login=account.smtp_login,
+        web_prefix=account.web_prefix,
+        detail=account.detail,
+        comparisons=compare_records(account.expected, facts, extra, include_variants=include_variants),
+    )
+
+
+def uncollected_txt_names(account: AccountFacts, facts: DomainFacts) -> tuple[str, ...]:
+    """Names of expected TXT records the DNS facts do not cover: the collector fetches these."""
+    return tuple(
+        dict.fromkeys(
+            _norm(c.record.name)
+            for c in compare_records(account.expected, facts, {})
+            if c.record.record_type.upper() == "TXT" and c.note.startswith(NOT_COLLECTED)
+        )
+    )
 
 
 def compare_records(
     expected: tuple[ExpectedRecord, ...],
     facts: DomainFacts,
-    extra_txt: Mapping[str, tuple[str, ...]],
+    extra_txt: Mapping[str, tuple[str, ...] | Failure],
     *,
     include_variants: Mapping[str, Collection[str]] | None = None,
 ) -> tuple[RecordComparison, ...]:
@@ -61,7 +159,10 @@ def compare_records(
         include_variants: SPF includes accepted in place of the expected one, e.g.
             `{"mailgun.org": ["eu.mailgun.org"]}` for EU domains (the catalogue's `spf_includes`).
     """
-    extra = {_norm(name): tuple(values) for name, values in extra_txt.items()}
+    extra = {
+        _norm(name): values if isinstance(values, Failure) else tuple(values)
+        for name, values in extra_txt.items()
+    }
     variants = {
         _norm(include): frozenset(_norm(v) for v in alternatives)
         for include, alternatives in (include_variants or {}).items()
@@ -72,7 +173,7 @@ def compare_records(
 def _compare(
     record: ExpectedRecord,
     facts: DomainFacts,
-    extra: dict[str, tuple[str, ...]],
+    extra: dict[str, tuple[str, ...] | Failure],
     variants: dict[str, frozenset[str]],
 ) -> RecordComparison:
     kind = record.record_type.upper()
@@ -91,7 +192,7 @@ def _compare(
 def _compare_txt(
     record: ExpectedRecord,
     facts: DomainFacts,
-    extra: dict[str, tuple[str, ...]],
+    extra: dict[str, tuple[str, ...] | Failure],
     variants: dict[str, frozenset[str]],
 ) -> RecordComparison:
     name = _norm(record.name)
@@ -112,7 +213,7 @@ def _compare_txt(
 
 
 def _txt_at(
-    name: str, facts: DomainFacts, extra: dict[str, tuple[str, ...]]
+    name: str, facts: DomainFacts, extra: dict[str, tuple[str, ...] | Failure]
 ) -> tuple[str, ...] | Failure | None:
     """TXT values at `name` from the facts, else from `extra`; None when nobody looked."""
     found: tuple[str, ...] | Failure | None = None

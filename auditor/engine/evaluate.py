@@ -13,6 +13,7 @@ from typing import Any
 
 import jinja2
 
+from auditor.engine.account_compare import AccountView, account_view
 from auditor.engine.catalogue import Catalogue
 from auditor.engine.derive import derive_region
 from auditor.engine.expressions import (
@@ -47,6 +48,7 @@ _AREA_OF = {
     "dns.tracking": "tracking",
     "region": "provider",
     "smtp.submission": "smtp",
+    "account": "account",
 }
 _BLOCKING = Severity.ERROR
 
@@ -110,6 +112,7 @@ class Evaluator:
                 smtp_configured=target.smtp is not None and facts.smtp is not None,
                 smtp_username=target.smtp.username if target.smtp else None,
                 smtp_password_ref=str(target.smtp.password) if target.smtp else None,
+                account_checked=facts.account is not None,
             ),
             "provider": provider,
             "region": region,
@@ -119,10 +122,23 @@ class Evaluator:
         if smtp is None:
             smtp = Failure(FailureKind.NOT_ATTEMPTED, "no SMTP credentials in the inventory")
         namespace["smtp"] = Unavailable("smtp", smtp.detail) if isinstance(smtp, Failure) else smtp
+        namespace["account"] = self._account(facts, region)
         for area in ("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking"):
             value = getattr(facts, area)
             namespace[area] = Unavailable(area, value.detail) if isinstance(value, Failure) else value
         return namespace
+
+    def _account(self, facts: DomainFacts, region: RegionView) -> AccountView | Unavailable:
+        account = facts.account
+        if account is None:
+            return Unavailable("account", "no provider API key given")
+        if isinstance(account, Failure):
+            return Unavailable("account", account.detail)
+        # SPF includes the provider documents as equivalent in the region it found the domain in.
+        where = account.region_found or region.effective
+        spec = self.catalogue.region(account.provider, where) if where else None
+        variants = {spec.spf_include: spec.spf_includes[1:]} if spec is not None else None
+        return account_view(account, facts, include_variants=variants)
 
     def _per_selector(
         self, rule: CompiledRule, namespace: dict[str, Any], facts: DomainFacts

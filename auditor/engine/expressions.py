@@ -15,6 +15,7 @@ import jinja2
 from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from auditor.engine.account_compare import AccountView
 from auditor.engine.catalogue import ProviderRegion
 from auditor.model.facts import (
     DkimFacts,
@@ -112,6 +113,8 @@ class TargetView:
     smtp_username: str | None = None
     smtp_password_ref: str | None = None
     """The reference (`env:NAME`), never the secret."""
+    account_checked: bool = False
+    """An API key was given, so the provider's account was asked about the domain."""
 
 
 # Root names a rule may use, with the type behind each (for load-time attribute checks).
@@ -129,6 +132,7 @@ ROOTS: dict[str, type | None] = {
     "tracking": TrackingFacts,
     "smtp": SmtpProbeFacts,
     "smtp_plan": SmtpPlan,
+    "account": AccountView,
     "item": None,
 }
 SELECTOR_ROOTS: dict[str, type | None] = {**ROOTS, "dkim": DkimKeyFacts}
@@ -210,6 +214,8 @@ def compile_template(text: str, roots: dict[str, type | None]) -> jinja2.Templat
     try:
         tree = ENVIRONMENT.parse(text)
         local = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+        if any(True for _ in tree.find_all(nodes.For)):
+            local.add("loop")  # jinja2's loop variable inside {% for %}
         _check_names(tree, roots, local)
         return ENVIRONMENT.from_string(text)
     except jinja2.TemplateSyntaxError as exc:

@@ -18,6 +18,7 @@ FACT_AREAS = (
     "dns.tracking",
     "region",
     "smtp.submission",
+    "account",
 )
 
 
@@ -69,7 +70,7 @@ class RuleSpec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
     title: str = Field(min_length=5, max_length=100)
     severity: Literal["critical", "error", "warning", "info"]
-    category: Literal["spf", "dkim", "dmarc", "mx", "tracking", "region", "dns", "smtp"]
+    category: Literal["spf", "dkim", "dmarc", "mx", "tracking", "region", "dns", "smtp", "account"]
     scope: Literal["domain", "dkim_selector"] = "domain"
     applies_to: AppliesTo = Field(default_factory=AppliesTo)
     requires: list[Literal[FACT_AREAS]] = Field(default_factory=list)  # type: ignore[valid-type]

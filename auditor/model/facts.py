@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from auditor.model.account import AccountFacts
 from auditor.model.smtp import SmtpPlan, SmtpProbeFacts
 
 
@@ -170,3 +171,7 @@ class DomainFacts:
     smtp: SmtpProbeFacts | Failure | None = None
     """The submission probe; None when the inventory gives no SMTP credentials."""
     smtp_plan: SmtpPlan | None = None
+    account: AccountFacts | Failure | None = None
+    """The provider account's answer about the domain; None when no API key was given."""
+    account_txt: tuple[tuple[str, tuple[str, ...] | Failure], ...] = ()
+    """TXT answers for names the account expects records at that the DNS areas do not cover."""

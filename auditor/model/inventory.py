@@ -28,6 +28,15 @@ class SecretRef:
     def __str__(self) -> str:
         return f"{self.scheme}:{self.location}"
 
+    @classmethod
+    def parse(cls, text: str) -> SecretRef:
+        """`env:NAME` or `file:PATH`; anything else (a literal secret, say) is a `ValueError`
+        whose message never repeats the text."""
+        scheme, colon, location = text.partition(":")
+        if not colon or scheme not in ("env", "file") or not location:
+            raise ValueError("must be a reference such as env:NAME or file:PATH, not a literal")
+        return cls(scheme, location)
+
 
 @dataclass(frozen=True, slots=True)
 class SmtpSettings:

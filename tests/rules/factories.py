@@ -25,6 +25,11 @@ and a reply the probe would give for it; `credential_unavailable` also gets the 
 credential shape. `smtp_plan:` takes `SmtpPlan` fields; it defaults to a plan for the probed host
 whenever the probe has facts, and to none when the SMTP area is a failure or absent (give it
 explicitly to combine a plan with a failed probe).
+
+`account:` (absent: no API key was given, so no account facts) takes `AccountFacts` fields; `{}`
+is the account of a healthy, active custom domain in the target's region whose `expected` records
+are exactly the healthy DNS above. `expected:` replaces them with `{type, name, value[, priority,
+valid]}` mappings. `account_txt:` maps extra names to TXT values, as the audit fetches them.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from auditor.collect.dns.spf import tree_not_evaluated
+from auditor.model.account import AccountFacts, ExpectedRecord
 from auditor.model.facts import (
     DkimFacts,
     DkimKeyFacts,
@@ -115,7 +121,10 @@ SMTP_FAILURES: dict[SmtpOutcome, tuple[SmtpStepName | None, str]] = {
     ),
 }
 
-AREAS = ("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking", "smtp", "smtp_plan")
+AREAS = (
+    *("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking"),
+    *("smtp", "smtp_plan", "account", "account_txt"),
+)
 TARGET_KEYS = frozenset({"name", "provider", "region", "receiving", "tracking", "dkim_selectors", "smtp"})
 SMTP_TARGET_KEYS = frozenset({"username", "password", "from", "recipient", "host", "port", "tls_name"})
 Spec = Mapping[str, Any] | None
@@ -186,6 +195,8 @@ def build_facts(spec: Spec = None, target: DomainTarget | None = None) -> Domain
         tracking=_tracking(spec.get("tracking"), domain),
         smtp=smtp,
         smtp_plan=_smtp_plan(spec.get("smtp_plan", _DEFAULT), smtp, target),
+        account=_account(spec.get("account"), target),
+        account_txt=tuple((name, tuple(values)) for name, values in (spec.get("account_txt") or {}).items()),
     )
 
 
@@ -435,6 +446,55 @@ def _smtp_plan(given: Any, smtp: SmtpProbeFacts | Failure | None, target: Domain
     }
     defaults.update(fields)
     return SmtpPlan(**defaults)
+
+
+def _account(given: Any, target: DomainTarget) -> AccountFacts | Failure | None:
+    if given is None:
+        return None
+    if _is_failure(given):
+        return failure(given, f"account API for {target.name}")
+    fields = dict(given)
+    region = "eu" if target.region is Region.EU else "us"
+    domain = target.name
+    healthy = [
+        {"type": "TXT", "name": domain, "value": HEALTHY_SPF},
+        {"type": "TXT", "name": f"k1._domainkey.{domain}", "value": HEALTHY_DKIM_RECORD},
+        {"type": "CNAME", "name": f"email.{domain}", "value": "mailgun.org"},
+        {"type": "MX", "name": domain, "value": US_MX[0], "priority": 10},
+        {"type": "MX", "name": domain, "value": US_MX[1], "priority": 10},
+    ]
+    expected = tuple(_expected(r) for r in fields.pop("expected", healthy))
+    found = fields.get("found", True)
+    defaults: dict[str, Any] = {
+        "provider": target.provider,
+        "region_queried": region,
+        "api_base": f"https://api.{'eu.' if region == 'eu' else ''}mailgun.net",
+        "found": found,
+        "region_found": region if found else None,
+        "state": "active" if found else None,
+        "is_disabled": False,
+        "domain_type": "custom" if found else None,
+        "smtp_login": f"postmaster@{domain}" if found else None,
+        "web_prefix": "email" if found else None,
+        "expected": expected if found else (),
+        "http_status": 200 if found else 404,
+        "detail": "found" if found else f"no regional API knows {domain} (us: HTTP 404, eu: HTTP 404)",
+    }
+    defaults.update(fields)
+    return AccountFacts(**defaults)
+
+
+def _expected(given: Mapping[str, Any]) -> ExpectedRecord:
+    kind = str(given["type"]).upper()
+    return ExpectedRecord(
+        purpose="receiving" if kind == "MX" else "sending",
+        record_type=kind,
+        name=given["name"],
+        value=given["value"],
+        priority=given.get("priority"),
+        provider_valid=given.get("valid", "valid"),
+        cached=tuple(given.get("cached", ())),
+    )
 
 
 def _tuples(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,19 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class CollectHints:
+    """What the provider's account said to look at, when it was asked before DNS.
+
+    The account knows the domain's real DKIM selectors and tracking prefix; without it the
+    collector guesses from the catalogue ("discovered"). Selectors from the account are marked
+    `account` so the report says where they came from.
+    """
+
+    dkim_selectors: tuple[str, ...] = ()
+    tracking_prefix: str | None = None
+
+
 class DnsCollector:
     """Everything DNS for one run: the resolver, the SPF walker and the DMARC parser."""
 
@@ -49,14 +62,15 @@ class DnsCollector:
     def close(self) -> None:
         self.dmarc_parser.close()
 
-    async def collect(self, target: DomainTarget) -> DomainFacts:
+    async def collect(self, target: DomainTarget, hints: CollectHints | None = None) -> DomainFacts:
         domain = target.name
+        hints = hints or CollectHints()
         txt_answer, dkim, mx, dmarc, tracking = await asyncio.gather(
             self.resolver.resolve(domain, dns.rdatatype.TXT),
-            _guarded("dkim", self._dkim(target)),
+            _guarded("dkim", self._dkim(target, hints.dkim_selectors)),
             _guarded("mx", self._mx(domain)),
             _guarded("dmarc", self._dmarc(domain)),
-            _guarded("tracking", self._tracking(target)),
+            _guarded("tracking", self._tracking(target, hints.tracking_prefix)),
         )
         txt: TxtFacts | Failure
         spf: SpfFacts | Failure
@@ -72,12 +86,13 @@ class DnsCollector:
             txt = spf = spf_tree = txt_answer.failure()
         return DomainFacts(domain, txt, spf, spf_tree, dkim, mx, dmarc, tracking)
 
-    async def _dkim(self, target: DomainTarget) -> DkimFacts | Failure:
-        if target.dkim_selectors:
-            keys = await asyncio.gather(
-                *(self._dkim_key(target.name, s, "inventory") for s in target.dkim_selectors)
-            )
-            return DkimFacts(tuple(keys), "inventory")
+    async def _dkim(self, target: DomainTarget, from_account: tuple[str, ...]) -> DkimFacts | Failure:
+        named, source = target.dkim_selectors, "inventory"
+        if not named:
+            named, source = from_account, "account"
+        if named:
+            keys = await asyncio.gather(*(self._dkim_key(target.name, s, source) for s in named))
+            return DkimFacts(tuple(keys), source)
         provider = self.catalogue.providers.get(target.provider)
         candidates = provider.dkim_selectors if provider else []
         keys = await asyncio.gather(*(self._dkim_key(target.name, s, "discovered") for s in candidates))
@@ -87,6 +102,11 @@ class DnsCollector:
             # Some selectors could not be checked: "none found" would be a guess.
             return Failure(failed.reason, f"selector discovery incomplete: {failed.detail}")
         return DkimFacts(found, "discovered")
+
+    async def txt_at(self, name: str) -> tuple[str, ...] | Failure:
+        """Every TXT string at `name` (empty when none), or why the lookup failed."""
+        answer = await self.resolver.resolve(name, dns.rdatatype.TXT)
+        return answer.texts() if answer.definitive else answer.failure()
 
     async def _dkim_key(self, domain: str, selector: str, source: str) -> DkimKeyFacts:
         name = f"{selector}._domainkey.{domain}"
@@ -170,9 +190,10 @@ class DnsCollector:
         # RFC 7489 §6.6.3: records not starting with v=DMARC1 are ignored.
         return tuple(t for t in answer.texts() if t.replace(" ", "").upper().startswith("V=DMARC1"))
 
-    async def _tracking(self, target: DomainTarget) -> TrackingFacts | Failure:
-        provider = self.catalogue.providers.get(target.provider)
-        prefix = provider.tracking_prefix if provider else "email"
+    async def _tracking(self, target: DomainTarget, prefix: str | None) -> TrackingFacts | Failure:
+        if prefix is None:
+            provider = self.catalogue.providers.get(target.provider)
+            prefix = provider.tracking_prefix if provider else "email"
         name = f"{prefix}.{target.name}"
         answer = await self.resolver.resolve(name, dns.rdatatype.CNAME)
         if answer.ok:
