@@ -185,6 +185,37 @@ CASES: dict[str, Case] = {
     "rules-dir-does-not-exist": Case(
         {}, ["a.example.com", "--rules", "no-rules"], "no-rules: --rules: not a directory"
     ),
+    "api-key-literal": Case(
+        {},
+        ["a.example.com", "--mailgun-api-key", SECRET],
+        "--mailgun-api-key: must be a reference such as env:NAME or file:PATH",
+        absent=(SECRET,),
+    ),
+    "api-key-unset-variable": Case(
+        {},
+        ["a.example.com", "--mailgun-api-key", "env:SENDREADY_TEST_UNSET_KEY"],
+        "--mailgun-api-key: env:SENDREADY_TEST_UNSET_KEY: environment variable is not set",
+    ),
+    "api-key-missing-file": Case(
+        {},
+        ["a.example.com", "--mailgun-api-key", "file:no-such-key.txt"],
+        "--mailgun-api-key: file:no-such-key.txt: file does not exist",
+    ),
+    "api-url-unknown-region": Case(
+        {"key.txt": "k"},
+        ["a.example.com", "--mailgun-api-key", "file:key.txt", "--mailgun-api-url", "ap=https://127.0.0.1:1"],
+        "--mailgun-api-url: expected REGION=URL with REGION one of us, eu, got 'ap=https://127.0.0.1:1'",
+    ),
+    "api-url-not-http": Case(
+        {"key.txt": "k"},
+        ["a.example.com", "--mailgun-api-key", "file:key.txt", "--mailgun-api-url", "us=ftp://x"],
+        "--mailgun-api-url: not an http(s) URL: 'ftp://x'",
+    ),
+    "api-ca-file-missing": Case(
+        {},
+        ["a.example.com", "--api-ca-file", "nope.pem"],
+        "nope.pem: --api-ca-file: file not found",
+    ),
 }
 
 
