@@ -112,6 +112,7 @@ class Evaluator:
                 smtp_configured=target.smtp is not None and facts.smtp is not None,
                 smtp_username=target.smtp.username if target.smtp else None,
                 smtp_password_ref=str(target.smtp.password) if target.smtp else None,
+                smtp_probed=target.smtp is not None and isinstance(facts.smtp, SmtpProbeFacts),
                 account_checked=facts.account is not None,
             ),
             "provider": provider,

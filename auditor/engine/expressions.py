@@ -113,6 +113,8 @@ class TargetView:
     smtp_username: str | None = None
     smtp_password_ref: str | None = None
     """The reference (`env:NAME`), never the secret."""
+    smtp_probed: bool = False
+    """The probe ran (it has replies to judge); false when it could not start, e.g. no host."""
     account_checked: bool = False
     """An API key was given, so the provider's account was asked about the domain."""
 

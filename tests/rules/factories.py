@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from auditor.collect.dns.spf import tree_not_evaluated
+from auditor.collect.smtp.probe import username_domain
 from auditor.model.account import AccountFacts, ExpectedRecord
 from auditor.model.facts import (
     DkimFacts,
@@ -409,7 +410,7 @@ def _smtp(given: Any, target: DomainTarget) -> SmtpProbeFacts | Failure | None:
             if outcome is SmtpOutcome.CREDENTIAL_UNAVAILABLE
             else CredentialShape.PLAUSIBLE_SMTP_PASSWORD
         ),
-        "username_domain": username.rpartition("@")[2].lower(),
+        "username_domain": username_domain(username),
         "from_address": settings.from_address if settings else f"alerts@{target.name}",
         "recipient": settings.recipient if settings else None,
         "deep_data": False,
