@@ -95,7 +95,7 @@ CAUSES = [
         frozenset({"SMTP006"}),
         policy={"allowed_recipients": ("owner@example.org",)},
     ),
-    Cause("mg.free-account.example", frozenset({"SMTP007"}), policy={"data_reply": FREE_ACCOUNT_421}),
+    Cause("mg.free-account.example", frozenset({"SMTP012"}), policy={"data_reply": FREE_ACCOUNT_421}),
     Cause("mg.busy-server.example", frozenset({"SMTP007"}), server="banner_421"),
     Cause("mg.refused-port.example", frozenset({"SMTP008"}), server="refused"),
     Cause(
