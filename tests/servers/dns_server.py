@@ -635,11 +635,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     args = parser.parse_args(argv)
     server = LoopbackDnsServer(zone_dir=args.zone_dir, host=args.host, port=args.port)
-    with server:
-        print(f"listening on {server.address}", flush=True)
+    # Ctrl-C may come as soon as the address is printed (a test sends SIGINT right after one
+    # query), so the interrupt is caught from before the first print, not only during the wait.
+    with server, contextlib.suppress(KeyboardInterrupt):
         print(f"zones: {', '.join(server.origins) or '(none)'}", file=sys.stderr, flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        print(f"listening on {server.address}", flush=True)
+        threading.Event().wait()
     return 0
 
 
