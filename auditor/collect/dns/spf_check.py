@@ -107,7 +107,8 @@ async def check_spf(
     """Would `ip` pass SPF for mail from `domain`? RFC 7208 check_host() over `resolver`.
 
     `sender` defaults to `postmaster@<domain>`. Past `time_limit` seconds the result is temperror,
-    as §4.6.4 recommends; no DNS failure ever raises.
+    as §4.6.4 recommends (the counts are then not known and read 0). No DNS failure ever raises;
+    an `ip` that is not an IP address raises ValueError.
     """
     if sender is None:
         sender = f"postmaster@{domain}"
