@@ -151,19 +151,28 @@ class LoopbackDnsServer:
         zones: Mapping[str, str] | None = None,
         zone_dir: Path | str | None = None,
         *,
+        zone_objects: Iterable[dns.zone.Zone] = (),
         host: str = "127.0.0.1",
         port: int = 0,
+        shuffle: bool = True,
     ) -> None:
         """Load the zones (errors surface here, not in a server thread).
 
         :param zones: origin -> zone text in BIND master-file format.
         :param zone_dir: directory whose ``*.zone`` files are loaded as zones.
+        :param zone_objects: zones built in code, for owner names and data that master-file
+            text cannot spell plainly (labels with spaces, arbitrary TXT bytes); a zone for
+            the root (``.``) makes the server answer every name, NXDOMAIN for unknown ones.
+        :param shuffle: send the records of an RRset in random order, as dnspython (and BIND's
+            default rrset-order) do; False keeps the zone's order, for tests whose expected
+            result depends on it (RFC 7208's "first 10 PTR names").
         :param host: loopback address to bind (``127.0.0.1`` or ``::1``).
         :param port: port for both UDP and TCP; 0 picks a free one at each :meth:`start`.
         """
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"refusing to bind non-loopback address {host!r}")
         self._host = host
+        self._shuffle = shuffle
         self._requested_port = port
         self._port: int | None = None
         self._zones: dict[dns.name.Name, _LoadedZone] = {}
@@ -175,6 +184,8 @@ class LoopbackDnsServer:
             for path in sorted(Path(zone_dir).iterdir()):
                 if path.name.endswith(".zone") and path.is_file():
                     self._add_zone(_load_zone_file(path))
+        for zone in zone_objects:
+            self._add_zone(zone)
 
         self._lock = threading.Lock()
         self._faults: dict[tuple[dns.name.Name, int | None], str] = {}
@@ -256,7 +267,7 @@ class LoopbackDnsServer:
 
     # ------------------------------------------------------------------ faults
 
-    def set_fault(self, name: str, fault: str, rdtype: str | None = None) -> None:
+    def set_fault(self, name: str | dns.name.Name, fault: str, rdtype: str | None = None) -> None:
         """Inject a fault for queries of exactly ``name`` (optionally only type ``rdtype``).
 
         ``fault`` is ``"servfail"``/``"refused"`` (that rcode), ``"timeout"`` (the query is
@@ -526,7 +537,7 @@ class LoopbackDnsServer:
 
         if transport == "tcp":
             try:
-                return response.to_wire(max_size=_TCP_LIMIT)
+                return response.to_wire(max_size=_TCP_LIMIT, want_shuffle=self._shuffle)
             except dns.exception.TooBig:
                 return _truncated(query, response)
         if fault == "truncate":
@@ -535,7 +546,7 @@ class LoopbackDnsServer:
         if query.edns >= 0:
             limit = max(_UDP_DEFAULT_LIMIT, min(query.payload, _UDP_MAX_PAYLOAD))
         try:
-            return response.to_wire(max_size=limit)
+            return response.to_wire(max_size=limit, want_shuffle=self._shuffle)
         except dns.exception.TooBig:
             return _truncated(query, response)
 
@@ -624,11 +635,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     args = parser.parse_args(argv)
     server = LoopbackDnsServer(zone_dir=args.zone_dir, host=args.host, port=args.port)
-    with server:
-        print(f"listening on {server.address}", flush=True)
+    # Ctrl-C may come as soon as the address is printed (a test sends SIGINT right after one
+    # query), so the interrupt is caught from before the first print, not only during the wait.
+    with server, contextlib.suppress(KeyboardInterrupt):
         print(f"zones: {', '.join(server.origins) or '(none)'}", file=sys.stderr, flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        print(f"listening on {server.address}", flush=True)
+        threading.Event().wait()
     return 0
 
 

@@ -25,8 +25,11 @@ import dns.message
 import dns.name
 import dns.query
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.TXT
 import dns.rrset
+import dns.zone
 import pytest
 
 from tests.servers.dns_server import LoopbackDnsServer
@@ -390,6 +393,36 @@ def test_zone_dir_with_origin_directive_and_file_name(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- lifecycle
+
+
+def test_zone_objects_serve_names_zone_text_cannot_spell() -> None:
+    """A zone built in code: a root zone answers everything, with labels holding any byte."""
+    zone = dns.zone.Zone(dns.name.root, relativize=False)
+    odd = dns.name.Name([b"macro%percent  space", b"example", b"com", b""])
+    node = zone.find_node(odd, create=True)
+    rdataset = node.find_rdataset(dns.rdataclass.IN, dns.rdatatype.TXT, create=True)
+    rdataset.add(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, [b"\x80\x0d raw"]), 60)
+    with LoopbackDnsServer(zone_objects=[zone]) as srv:
+        response = dns.query.udp(dns.message.make_query(odd, "TXT"), srv.host, timeout=TIMEOUT, port=srv.port)
+        assert txt_strings(response.answer[0]) == [b"\x80\x0d raw"]
+        unknown = dns.query.udp(
+            dns.message.make_query("nowhere.test", "A"), srv.host, timeout=TIMEOUT, port=srv.port
+        )
+        assert unknown.rcode() == dns.rcode.NXDOMAIN
+        parent = dns.query.udp(
+            dns.message.make_query("example.com", "A"), srv.host, timeout=TIMEOUT, port=srv.port
+        )
+        assert parent.rcode() == dns.rcode.NOERROR and not parent.answer  # empty non-terminal
+
+
+def test_unshuffled_server_keeps_zone_order() -> None:
+    names = [f"h{i:02d}.example.com." for i in range(12)]
+    zone_text = "$TTL 60\n" + "".join(f"@ IN PTR {name}\n" for name in names)
+    with LoopbackDnsServer({"4.3.2.1.in-addr.arpa": zone_text}, shuffle=False) as srv:
+        query = dns.message.make_query("4.3.2.1.in-addr.arpa", "PTR")
+        for _ in range(3):
+            response = dns.query.udp(query, srv.host, timeout=TIMEOUT, port=srv.port)
+            assert [rdata.to_text() for rdata in response.answer[0]] == names
 
 
 def test_two_servers_at_once() -> None:
