@@ -42,6 +42,7 @@ _AREA_OF = {
     "dns.txt": "txt",
     "dns.spf": "spf",
     "dns.spf_tree": "spf_tree",
+    "dns.spf_check": "spf_check",
     "dns.dkim": "dkim",
     "dns.mx": "mx",
     "dns.dmarc": "dmarc",
@@ -127,6 +128,12 @@ class Evaluator:
         for area in ("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking"):
             value = getattr(facts, area)
             namespace[area] = Unavailable(area, value.detail) if isinstance(value, Failure) else value
+        spf_check = facts.spf_check
+        if spf_check is None:
+            spf_check = Failure(FailureKind.NOT_ATTEMPTED, "SPF was not evaluated (no single SPF record)")
+        namespace["spf_check"] = (
+            Unavailable("spf_check", spf_check.detail) if isinstance(spf_check, Failure) else spf_check
+        )
         return namespace
 
     def _account(self, facts: DomainFacts, region: RegionView) -> AccountView | Unavailable:

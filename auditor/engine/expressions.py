@@ -30,6 +30,7 @@ from auditor.model.facts import (
 from auditor.model.report import RegionView
 from auditor.model.smtp import SmtpPlan, SmtpProbeFacts
 from auditor.protocol.spf import merge_records, with_all, with_include
+from auditor.protocol.spf_eval import SpfCheck
 
 
 class FactUnavailable(Exception):
@@ -128,6 +129,7 @@ ROOTS: dict[str, type | None] = {
     "txt": TxtFacts,
     "spf": SpfFacts,
     "spf_tree": SpfTreeFacts,
+    "spf_check": SpfCheck,
     "dkim": DkimFacts,
     "mx": MxFacts,
     "dmarc": DmarcFacts,

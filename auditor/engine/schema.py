@@ -12,6 +12,7 @@ FACT_AREAS = (
     "dns.txt",
     "dns.spf",
     "dns.spf_tree",
+    "dns.spf_check",
     "dns.dkim",
     "dns.mx",
     "dns.dmarc",

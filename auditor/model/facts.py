@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from auditor.model.account import AccountFacts
 from auditor.model.smtp import SmtpPlan, SmtpProbeFacts
+from auditor.protocol.spf_eval import SpfCheck
 
 
 class FailureKind(StrEnum):
@@ -171,6 +172,8 @@ class DomainFacts:
     smtp: SmtpProbeFacts | Failure | None = None
     """The submission probe; None when the inventory gives no SMTP credentials."""
     smtp_plan: SmtpPlan | None = None
+    spf_check: SpfCheck | Failure | None = None
+    """RFC 7208 check_host() for one of the provider's own sending addresses; None: not run."""
     account: AccountFacts | Failure | None = None
     """The provider account's answer about the domain; None when no API key was given."""
     account_txt: tuple[tuple[str, tuple[str, ...] | Failure], ...] = ()

@@ -19,7 +19,7 @@ runner = CliRunner()
 EXPECTED_PROBLEMS = {
     "mg.acme-shop.example": set(),
     "mg.example-eu.example": set(),
-    "mg.bluebird-books.example": {"SPF003"},
+    "mg.bluebird-books.example": {"SPF003", "SPF008"},
     "mg.cedar-cafe.example": {"SPF002"},
     "mg.delta-retail.example": {"SPF004"},
     "mg.elm-clinic.example": {"DKIM002"},

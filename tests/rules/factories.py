@@ -68,6 +68,7 @@ from auditor.model.smtp import (
     TlsVerifyFailure,
 )
 from auditor.protocol.spf import is_spf, parse_spf
+from auditor.protocol.spf_eval import SpfCheck, SpfResult
 
 DOMAIN = "mg.example.com"
 HEALTHY_SPF = "v=spf1 include:mailgun.org ~all"
@@ -123,7 +124,7 @@ SMTP_FAILURES: dict[SmtpOutcome, tuple[SmtpStepName | None, str]] = {
 }
 
 AREAS = (
-    *("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking"),
+    *("txt", "spf", "spf_tree", "spf_check", "dkim", "mx", "dmarc", "tracking"),
     *("smtp", "smtp_plan", "account", "account_txt"),
 )
 TARGET_KEYS = frozenset({"name", "provider", "region", "receiving", "tracking", "dkim_selectors", "smtp"})
@@ -196,6 +197,7 @@ def build_facts(spec: Spec = None, target: DomainTarget | None = None) -> Domain
         tracking=_tracking(spec.get("tracking"), domain),
         smtp=smtp,
         smtp_plan=_smtp_plan(spec.get("smtp_plan", _DEFAULT), smtp, target),
+        spf_check=_spf_check(spec.get("spf_check"), spf, domain),
         account=_account(spec.get("account"), target),
         account_txt=tuple((name, tuple(values)) for name, values in (spec.get("account_txt") or {}).items()),
     )
@@ -447,6 +449,28 @@ def _smtp_plan(given: Any, smtp: SmtpProbeFacts | Failure | None, target: Domain
     }
     defaults.update(fields)
     return SmtpPlan(**defaults)
+
+
+def _spf_check(given: Any, spf: SpfFacts | Failure, domain: str) -> SpfCheck | Failure | None:
+    """check_host() for the provider's address: passes via the include unless overridden."""
+    if _is_failure(given):
+        return failure(given, f"SPF evaluation for {domain}")
+    if given is None and (not isinstance(spf, SpfFacts) or spf.record is None):
+        return None
+    fields: dict[str, Any] = {
+        "result": "pass",
+        "domain": domain,
+        "ip": "209.61.151.1",
+        "sender": f"postmaster@{domain}",
+        "lookups": 5,
+        "void_lookups": 0,
+        "matched_term": "include:mailgun.org",
+        "matched_domain": domain,
+        "record": spf.record if isinstance(spf, SpfFacts) else None,
+    }
+    fields.update(given or {})
+    fields["result"] = SpfResult(fields["result"])
+    return SpfCheck(**fields)
 
 
 def _account(given: Any, target: DomainTarget) -> AccountFacts | Failure | None:

@@ -12,8 +12,10 @@ import dns.rdatatype
 
 from auditor.collect.dns.answers import AnswerStatus, name_text
 from auditor.collect.dns.checkdmarc_adapter import DmarcParser, organisational_domain
+from auditor.collect.dns.provider_ip import provider_sample_ip
 from auditor.collect.dns.resolver import CachingResolver
 from auditor.collect.dns.spf import SpfWalker, tree_not_evaluated
+from auditor.collect.dns.spf_check import check_spf
 from auditor.engine.catalogue import Catalogue
 from auditor.model.facts import (
     DkimFacts,
@@ -32,6 +34,7 @@ from auditor.model.facts import (
 from auditor.model.inventory import DomainTarget
 from auditor.protocol.dkim import looks_like_dkim, parse_dkim_key
 from auditor.protocol.spf import is_spf, parse_spf
+from auditor.protocol.spf_eval import SpfCheck
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,16 +78,31 @@ class DnsCollector:
         txt: TxtFacts | Failure
         spf: SpfFacts | Failure
         spf_tree: SpfTreeFacts | Failure
+        spf_check: SpfCheck | Failure | None = None
         if txt_answer.definitive:
             txt = TxtFacts(txt_answer.texts())
             spf = _spf_facts(txt.records)
             if spf.record is not None:
-                spf_tree = await _guarded("spf", self.spf_walker.walk(domain, parse_spf(spf.record)))
+                spf_tree, spf_check = await asyncio.gather(
+                    _guarded("spf", self.spf_walker.walk(domain, parse_spf(spf.record))),
+                    _guarded("spf check", self._spf_check(target)),
+                )
             else:
                 spf_tree = tree_not_evaluated(spf.count)
         else:
             txt = spf = spf_tree = txt_answer.failure()
-        return DomainFacts(domain, txt, spf, spf_tree, dkim, mx, dmarc, tracking)
+        return DomainFacts(domain, txt, spf, spf_tree, dkim, mx, dmarc, tracking, spf_check=spf_check)
+
+    async def _spf_check(self, target: DomainTarget) -> SpfCheck | Failure:
+        """check_host() for an address the provider sends from, read from its own SPF."""
+        regions = self.catalogue.provider_regions(target.provider)
+        if not regions:
+            return Failure(FailureKind.NOT_ATTEMPTED, f"no SPF include known for {target.provider}")
+        include = regions[0].spf_include
+        ip = await provider_sample_ip(self.resolver, include)
+        if ip is None:
+            return Failure(FailureKind.NOT_ATTEMPTED, f"the SPF records of {include} list no sending address")
+        return await check_spf(self.resolver, target.name, ip)
 
     async def _dkim(self, target: DomainTarget, from_account: tuple[str, ...]) -> DkimFacts | Failure:
         named, source = target.dkim_selectors, "inventory"
