@@ -11,7 +11,7 @@ from typing import TypeVar
 import dns.rdatatype
 
 from auditor.collect.dns.answers import AnswerStatus, name_text
-from auditor.collect.dns.checkdmarc_adapter import DmarcParser, organisational_domain
+from auditor.collect.dns.checkdmarc_adapter import DmarcParser
 from auditor.collect.dns.resolver import CachingResolver
 from auditor.collect.dns.spf import SpfWalker, tree_not_evaluated
 from auditor.engine.catalogue import Catalogue
@@ -31,6 +31,7 @@ from auditor.model.facts import (
 )
 from auditor.model.inventory import DomainTarget
 from auditor.protocol.dkim import looks_like_dkim, parse_dkim_key
+from auditor.protocol.psl import organisational_domain
 from auditor.protocol.spf import is_spf, parse_spf
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,10 @@ class DnsCollector:
             key_bits=key.bits,
             revoked=key.revoked,
             parse_error=key.error,
+            hash_algorithms=key.hash_algorithms,
+            service_types=key.service_types,
+            testing=key.testing,
+            strict=key.strict,
         )
 
     async def _mx(self, domain: str) -> MxFacts | Failure:
