@@ -101,6 +101,14 @@ class DkimKeyFacts:
     revoked: bool = False
     parse_error: str | None = None
     failure: Failure | None = None
+    hash_algorithms: tuple[str, ...] = ()
+    """`h=`: hash algorithms the key may be used with; empty means any (RFC 6376 §3.6.1)."""
+    service_types: tuple[str, ...] = ()
+    """`s=`: services the key is for; empty means any (`*`)."""
+    testing: bool = False
+    """`t=y`: the domain is testing DKIM; receivers must not treat mail differently (§3.6.1)."""
+    strict: bool = False
+    """`t=s`: the signing domain must equal the `i=` domain exactly (no subdomains)."""
 
 
 @dataclass(frozen=True, slots=True)

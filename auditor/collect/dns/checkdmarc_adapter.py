@@ -130,11 +130,6 @@ def _parse_one(domain: str, name: str, record: str, bridge: BridgeResolver) -> D
     return DmarcFacts(name, (record,), record, True, None, policy, tags, warnings)
 
 
-def organisational_domain(domain: str) -> str:
-    """RFC 7489 §3.2 organisational domain, from checkdmarc's Public Suffix List lookup."""
-    return checkdmarc.utils.get_base_domain(domain)
-
-
 def _sentence(exc: BaseException) -> str:
     text = str(exc).strip() or exc.__class__.__name__
     return text.splitlines()[0]

@@ -11,7 +11,7 @@ from typing import TypeVar
 import dns.rdatatype
 
 from auditor.collect.dns.answers import AnswerStatus, name_text
-from auditor.collect.dns.checkdmarc_adapter import DmarcParser, organisational_domain
+from auditor.collect.dns.checkdmarc_adapter import DmarcParser
 from auditor.collect.dns.provider_ip import provider_sample_ip
 from auditor.collect.dns.resolver import CachingResolver
 from auditor.collect.dns.spf import SpfWalker, tree_not_evaluated
@@ -33,6 +33,7 @@ from auditor.model.facts import (
 )
 from auditor.model.inventory import DomainTarget
 from auditor.protocol.dkim import looks_like_dkim, parse_dkim_key
+from auditor.protocol.psl import organisational_domain
 from auditor.protocol.spf import is_spf, parse_spf
 from auditor.protocol.spf_eval import SpfCheck
 
@@ -157,6 +158,10 @@ class DnsCollector:
             key_bits=key.bits,
             revoked=key.revoked,
             parse_error=key.error,
+            hash_algorithms=key.hash_algorithms,
+            service_types=key.service_types,
+            testing=key.testing,
+            strict=key.strict,
         )
 
     async def _mx(self, domain: str) -> MxFacts | Failure:
