@@ -20,6 +20,7 @@ from auditor.engine.expressions import (
     FactUnavailable,
     RegionlessProvider,
     TargetView,
+    TextTemplate,
     Unavailable,
     unavailable,
 )
@@ -178,13 +179,13 @@ class Evaluator:
             )
 
         try:
-            if rule.when is not None and not rule.when(**ns):
+            if rule.when is not None and not rule.when(ns):
                 return finding(Status.SKIPPED, "", reason="not applicable (when is false)")
             for area in spec.requires:
                 missing = unavailable(ns[_AREA_OF[area]])
                 if missing is not None:
                     return self._unknown(finding, missing, ns, rule)
-            failed = bool(rule.condition(**ns))
+            failed = bool(rule.condition(ns))
         except FactUnavailable as exc:
             return self._unknown(finding, exc, ns, rule)
         except Exception as exc:  # a rule bug must not crash the batch nor pass silently
@@ -256,9 +257,9 @@ def _readiness(findings: list[Finding]) -> Readiness:
     return Readiness.READY
 
 
-def _render(template: jinja2.Template, ns: dict[str, Any]) -> str:
+def _render(template: TextTemplate, ns: dict[str, Any]) -> str:
     try:
-        return template.render(**ns).strip()
+        return template.render(ns).strip()
     except FactUnavailable as exc:
         return f"(unavailable: {exc.detail})"
     except jinja2.TemplateError as exc:
@@ -279,7 +280,7 @@ def _evidence(rule: CompiledRule, ns: dict[str, Any]) -> dict[str, str]:
     out = {}
     for label, expression in rule.evidence:
         try:
-            out[label] = _text(expression(**ns))
+            out[label] = _text(expression(ns))
         except FactUnavailable as exc:
             out[label] = f"unavailable ({exc.detail})"
         except Exception as exc:
@@ -291,7 +292,7 @@ def _remediation(rule: CompiledRule, ns: dict[str, Any]) -> Remediation:
     records: list[DnsRecord] = []
     for record in rule.records:
         try:
-            items = list(record.each(**ns)) if record.each is not None else [None]
+            items = list(record.each(ns)) if record.each is not None else [None]
         except Exception:
             items = []
         for item in items:

@@ -1,22 +1,27 @@
-"""Rule conditions and message templates, compiled once by jinja2's sandbox (no `eval`).
+"""Rule conditions and message templates, compiled once from jinja2's syntax (no `eval`).
 
 Conditions are jinja2 expressions (`spf_tree.lookups > 10`); messages and records are jinja2
-templates (`{{ domain }}`). The immutable sandbox refuses attribute tricks and mutation; unknown
-names and unknown attributes of fact areas are load errors, so a typo never silently passes.
+templates (`{{ domain }}`). Unknown names, unknown attributes of fact areas, private attributes
+(`x.__class__`) and calls of anything but the helpers (`x.append(1)`) are load errors, so a typo
+never silently passes and no sandbox escape reaches evaluation. What remains is evaluated by
+closures built from the syntax tree (`auditor.engine.compiler`): no jinja2 Context per call. A
+construct the closure compiler does not cover keeps jinja2's immutable sandbox code instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import jinja2
 from jinja2 import nodes
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from auditor.engine.account_compare import AccountView
 from auditor.engine.catalogue import ProviderRegion
+from auditor.engine.compiler import ClosureCompiler
 from auditor.model.facts import (
     DkimFacts,
     DkimKeyFacts,
@@ -172,10 +177,49 @@ def _environment() -> ImmutableSandboxedEnvironment:
 
 
 ENVIRONMENT = _environment()
+COMPILER = ClosureCompiler(ENVIRONMENT, HELPERS)
+
+# Filters whose argument names an attribute to read (`map(attribute='x')`, `selectattr('x')`).
+_ATTRIBUTE_FILTERS = frozenset({"attr", "selectattr", "rejectattr"})
 
 
 class CompileError(ValueError):
     """A condition or template that does not compile or names something unknown."""
+
+
+class Expression:
+    """A compiled condition, `when`, evidence or `each`: `expression(namespace)` is its value."""
+
+    __slots__ = ("_evaluate", "native", "source")
+
+    def __init__(self, source: str, evaluate: Callable[[Mapping[str, Any]], Any], native: bool) -> None:
+        self.source = source
+        self.native = native
+        """True when evaluated by closures, False when by jinja2's compiled code."""
+        self._evaluate = evaluate
+
+    def __call__(self, namespace: Mapping[str, Any]) -> Any:
+        return self._evaluate(namespace)
+
+    def __repr__(self) -> str:
+        return f"Expression({self.source!r})"
+
+
+class TextTemplate:
+    """A compiled message, remediation or record template: `template.render(namespace)`."""
+
+    __slots__ = ("_render", "native", "source")
+
+    def __init__(self, source: str, render: Callable[[Mapping[str, Any]], str], native: bool) -> None:
+        self.source = source
+        self.native = native
+        self._render = render
+
+    def render(self, namespace: Mapping[str, Any]) -> str:
+        return self._render(namespace)
+
+    def __repr__(self) -> str:
+        return f"TextTemplate({self.source!r})"
 
 
 def _names(tree: nodes.Node) -> Iterator[nodes.Name]:
@@ -183,6 +227,7 @@ def _names(tree: nodes.Node) -> Iterator[nodes.Name]:
 
 
 def _check_names(tree: nodes.Node, roots: dict[str, type | None], local: set[str]) -> None:
+    _check_safety(tree, local)
     for name in _names(tree):
         if name.ctx != "load" or name.name in local:
             continue
@@ -197,23 +242,77 @@ def _check_names(tree: nodes.Node, roots: dict[str, type | None], local: set[str
                 raise CompileError(f"{base.name} has no attribute {getattr_node.attr!r}")
 
 
+def _check_safety(tree: nodes.Node, local: set[str]) -> None:
+    """Refuse, at load, what jinja2's sandbox would only refuse (or quietly undefine) at run time."""
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Call, nodes.Filter)):
+        if isinstance(node, nodes.Getattr):
+            _refuse_private(node.attr)
+        elif isinstance(node, nodes.Getitem):
+            if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                _refuse_private(node.arg.value)
+        elif isinstance(node, nodes.Call):
+            callee = node.node
+            if not (isinstance(callee, nodes.Name) and callee.name in HELPERS and callee.name not in local):
+                helpers = ", ".join(sorted(HELPERS))
+                raise CompileError(
+                    f"only the helper functions can be called ({helpers}), not {_describe(callee)}"
+                )
+        else:
+            named = [k.value for k in node.kwargs if k.key == "attribute"]
+            if node.name in _ATTRIBUTE_FILTERS and node.args:
+                named.append(node.args[0])
+            for value in named:
+                if isinstance(value, nodes.Const) and isinstance(value.value, str):
+                    for part in value.value.split("."):
+                        _refuse_private(part)
+
+
+def _refuse_private(attr: str) -> None:
+    if attr.startswith("_"):
+        raise CompileError(f"attribute {attr!r} is not allowed (names starting with '_' are private)")
+
+
+def _describe(node: nodes.Node) -> str:
+    if isinstance(node, nodes.Getattr):
+        return f"method {node.attr!r}"
+    if isinstance(node, nodes.Name):
+        return repr(node.name)
+    return f"a {type(node).__name__.lower()} expression"
+
+
 def _has_attribute(owner: type, attr: str) -> bool:
     if dataclasses.is_dataclass(owner) and attr in {f.name for f in dataclasses.fields(owner)}:
         return True
     return isinstance(getattr(owner, attr, None), property)
 
 
-def compile_condition(text: str, roots: dict[str, type | None]) -> Callable[..., Any]:
+def _parse_expression(text: str) -> nodes.Expr:
+    """The expression exactly as `Environment.compile_expression` parses it."""
+    parser = Parser(ENVIRONMENT, text, state="variable")
+    expression = parser.parse_expression()
+    if not parser.stream.eos:
+        raise jinja2.TemplateSyntaxError("chunk after expression", parser.stream.current.lineno, None, None)
+    expression.set_environment(ENVIRONMENT)
+    return expression
+
+
+def compile_condition(text: str, roots: dict[str, type | None]) -> Expression:
     """Compile a one-line jinja2 expression, checking every name it uses."""
     try:
         tree = ENVIRONMENT.parse("{{ " + text + " }}")
         _check_names(tree, roots, local=set())
-        return ENVIRONMENT.compile_expression(text, undefined_to_none=False)
+        fallback = ENVIRONMENT.compile_expression(text, undefined_to_none=False)
+        expression = _parse_expression(text)
+        _check_names(expression, roots, local=set())
     except jinja2.TemplateSyntaxError as exc:
         raise CompileError(f"syntax error: {exc.message}") from None
+    evaluate = COMPILER.build_expression(expression)
+    if evaluate is None:
+        return Expression(text, lambda namespace: fallback(namespace), native=False)
+    return Expression(text, evaluate, native=True)
 
 
-def compile_template(text: str, roots: dict[str, type | None]) -> jinja2.Template:
+def compile_template(text: str, roots: dict[str, type | None]) -> TextTemplate:
     """Compile a message or record template, checking every name it uses."""
     try:
         tree = ENVIRONMENT.parse(text)
@@ -221,6 +320,10 @@ def compile_template(text: str, roots: dict[str, type | None]) -> jinja2.Templat
         if any(True for _ in tree.find_all(nodes.For)):
             local.add("loop")  # jinja2's loop variable inside {% for %}
         _check_names(tree, roots, local)
-        return ENVIRONMENT.from_string(text)
+        fallback = ENVIRONMENT.from_string(text)
     except jinja2.TemplateSyntaxError as exc:
         raise CompileError(f"syntax error: {exc.message}") from None
+    render = COMPILER.build_template(tree)
+    if render is None:
+        return TextTemplate(text, lambda namespace: fallback.render(namespace), native=False)
+    return TextTemplate(text, render, native=True)

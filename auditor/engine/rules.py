@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from pydantic import ValidationError
 
 from auditor.engine.expressions import (
     ROOTS,
     SELECTOR_ROOTS,
     CompileError,
+    Expression,
+    TextTemplate,
     compile_condition,
     compile_template,
 )
@@ -27,10 +28,10 @@ from auditor.yamlsource import dotted, line_of, load_located
 @dataclass(frozen=True, slots=True)
 class CompiledRecord:
     spec: RecordSpec
-    name: jinja2.Template
-    value: jinja2.Template
-    priority: jinja2.Template | None
-    each: Any | None
+    name: TextTemplate
+    value: TextTemplate
+    priority: TextTemplate | None
+    each: Expression | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +40,14 @@ class CompiledRule:
 
     spec: RuleSpec
     source: str
-    when: Any | None
-    condition: Any
-    message: jinja2.Template
-    pass_message: jinja2.Template | None
-    evidence: tuple[tuple[str, Any], ...]
-    summary: jinja2.Template
+    when: Expression | None
+    condition: Expression
+    message: TextTemplate
+    pass_message: TextTemplate | None
+    evidence: tuple[tuple[str, Expression], ...]
+    summary: TextTemplate
     records: tuple[CompiledRecord, ...]
-    steps: tuple[jinja2.Template, ...]
+    steps: tuple[TextTemplate, ...]
 
     @property
     def id(self) -> str:
@@ -126,13 +127,13 @@ def _compile(spec: RuleSpec, path: Path, data: Any, index: int) -> CompiledRule:
         full = ("rules", index, *location)
         return RuleFileError(str(exc), path=path, line=line_of(data, full), field=dotted(full))
 
-    def expr(text: str, location: tuple[Any, ...]) -> Any:
+    def expr(text: str, location: tuple[Any, ...]) -> Expression:
         try:
             return compile_condition(text, roots)
         except CompileError as exc:
             raise fail(location, exc) from None
 
-    def template(text: str, location: tuple[Any, ...], with_item: bool = False) -> jinja2.Template:
+    def template(text: str, location: tuple[Any, ...], with_item: bool = False) -> TextTemplate:
         try:
             return compile_template(text, item_roots if with_item else roots)
         except CompileError as exc:

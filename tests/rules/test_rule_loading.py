@@ -75,6 +75,16 @@ BROKEN: dict[str, tuple[str, int, str]] = {
         LINE["when"],
         "rules[0].when: spf has no attribute 'nonexistent'",
     ),
+    "private-attribute": (
+        _replace('when: "spf.count == 1"', 'when: "().__class__.__base__"'),
+        LINE["when"],
+        "rules[0].when: attribute '__base__' is not allowed",
+    ),
+    "method-call": (
+        _replace("{{ domain }} ends", "{{ spf.records.append(domain) }} ends"),
+        LINE["message"],
+        "rules[0].message: only the helper functions can be called",
+    ),
     "jinja-syntax": (
         _replace("{{ domain }} ends", "{{ domain ends"),
         LINE["message"],
