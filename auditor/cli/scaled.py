@@ -86,7 +86,8 @@ def scale_options(
     chosen = parse_shard(shard) if shard is not None else None
     if chosen is not None and (others or not streams):
         raise InputError(
-            "a shard writes JSON Lines only (--format jsonl); render shards with `sendready merge`",
+            "a shard writes JSON Lines only (--format jsonl --output FILE); "
+            "render shards with `sendready merge`",
             field="--shard",
         )
     return ScaleOptions(chosen, resume, parse_workers(workers, domains))

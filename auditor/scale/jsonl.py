@@ -78,10 +78,10 @@ def stream_json_schema() -> dict[str, Any]:
 class StreamWriter:
     """Appends records to a stream; each line goes to the OS in one `write` as soon as it is given."""
 
-    def __init__(self, fd: int, name: str, *, owned: bool) -> None:
+    def __init__(self, fd: int, name: str, *, handle: BinaryIO | None = None) -> None:
         self._fd = fd
+        self._handle = handle
         self.name = name
-        self._owned = owned
 
     @classmethod
     def open(cls, path: Path, *, keep_bytes: int = 0) -> StreamWriter:
@@ -102,19 +102,23 @@ class StreamWriter:
         except OSError as exc:
             os.close(fd)
             raise ReporterError(f"{path}: cannot write: {exc.strerror or exc}") from None
-        return cls(fd, str(path), owned=True)
+        return cls(fd, str(path))
 
     @classmethod
     def stdout(cls) -> StreamWriter:
-        sys.stdout.flush()
-        return cls(sys.stdout.fileno(), "<stdout>", owned=False)
+        """Standard output (`--output -`), flushed after every line."""
+        return cls(-1, "<stdout>", handle=sys.stdout.buffer)
 
     def write(self, record: StreamLine) -> None:
         self.write_line(encode_line(record))
 
     def write_line(self, line: bytes) -> None:
-        view = memoryview(line)
         try:
+            if self._handle is not None:
+                self._handle.write(line)
+                self._handle.flush()
+                return
+            view = memoryview(line)
             while view:
                 view = view[os.write(self._fd, view) :]
         except OSError as exc:
@@ -124,10 +128,9 @@ class StreamWriter:
         """Make the stream durable (fsync) and release the lock."""
         if self._fd < 0:
             return
-        if self._owned:
-            with contextlib.suppress(OSError):
-                os.fsync(self._fd)
-            os.close(self._fd)
+        with contextlib.suppress(OSError):
+            os.fsync(self._fd)
+        os.close(self._fd)
         self._fd = -1
 
 
