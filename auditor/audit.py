@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,8 +87,48 @@ async def run_audit(
     progress: Progress | None = None,
 ) -> AuditReport:
     """Audit every target; reports come back in inventory order."""
-    settings = settings or AuditSettings()
     targets = list(targets)
+    reports: list[DomainReport | None] = [None] * len(targets)
+
+    def keep(position: int, report: DomainReport) -> None:
+        reports[position] = report
+        if progress is not None:
+            progress(report)
+
+    outcome = await stream_audit(
+        targets, backend=backend, rules=rules, catalogue=catalogue, settings=settings, on_report=keep
+    )
+    domains = tuple(r for r in reports if r is not None)
+    return AuditReport(
+        run=outcome.run, summary=Summary.of(domains), domains=domains, complete=outcome.complete
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOutcome:
+    """How a streamed run ended; the reports themselves went to `on_report` as they finished."""
+
+    run: RunInfo
+    complete: bool
+
+
+async def stream_audit(
+    targets: Sequence[DomainTarget],
+    *,
+    backend: DnsBackend,
+    rules: RuleSet,
+    catalogue: Catalogue,
+    settings: AuditSettings | None = None,
+    on_report: Callable[[int, DomainReport], None],
+) -> StreamOutcome:
+    """Audit every target, handing each report to `on_report(position, report)` as soon as it is done.
+
+    Nothing is kept here, so memory does not grow with the number of domains (beyond the run's DNS
+    cache): `settings.concurrent_domains` workers pull targets one at a time. Cancellation (Ctrl-C)
+    ends the run with `complete=False`; what was reported before it stays reported. An exception
+    raised by `on_report` (say, a full disk) stops the run and propagates.
+    """
+    settings = settings or AuditSettings()
     started = _now()
     reset_checkdmarc_cache()
     resolver = CachingResolver(
@@ -102,35 +142,37 @@ async def run_audit(
         environ=settings.environ, per_host=settings.smtp_per_host, overall=settings.smtp_overall
     )
     accounts = _account_client(settings, catalogue)
-    slots = asyncio.Semaphore(settings.concurrent_domains)
     complete = True
 
     async def one(target: DomainTarget) -> DomainReport:
-        async with slots:
-            try:
-                account = await _ask_account(target, accounts)
-                facts = await collector.collect(target, _hints(target, account))
-                if account is not None:
-                    facts = await _with_account(facts, account, collector)
-                if target.smtp is not None and settings.smtp_probes:
-                    facts = await _with_probe(target, facts, catalogue, probes, settings)
-                report = evaluator.evaluate(target, facts)
-            except Exception as exc:  # never let one domain stop the batch
-                log.warning("auditing %s failed", target.name, exc_info=True)
-                report = _broken(target, exc)
-        if progress is not None:
-            progress(report)
-        return report
+        try:
+            account = await _ask_account(target, accounts)
+            facts = await collector.collect(target, _hints(target, account))
+            if account is not None:
+                facts = await _with_account(facts, account, collector)
+            if target.smtp is not None and settings.smtp_probes:
+                facts = await _with_probe(target, facts, catalogue, probes, settings)
+            return evaluator.evaluate(target, facts)
+        except Exception as exc:  # never let one domain stop the batch
+            log.warning("auditing %s failed", target.name, exc_info=True)
+            return _broken(target, exc)
 
-    tasks = [asyncio.ensure_future(one(t)) for t in targets]
+    pending = iter(enumerate(targets))
+
+    async def worker() -> None:
+        for position, target in pending:  # a shared iterator: each target is taken once
+            on_report(position, await one(target))
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(settings.concurrent_domains, len(targets)))]
     try:
-        domains = tuple(await asyncio.gather(*tasks))
+        await asyncio.gather(*workers)
     except asyncio.CancelledError:
         complete = False
-        for task in tasks:
-            task.cancel()
-        domains = tuple(t.result() for t in tasks if t.done() and not t.cancelled())
     finally:
+        for task in workers:
+            task.cancel()
+        if workers:
+            await asyncio.wait(workers)
         collector.close()
         await resolver.close()
         if isinstance(accounts, MailgunAccountClient):
@@ -146,7 +188,7 @@ async def run_audit(
         dns_queries=resolver.queries_sent,
         dns_lookups=resolver.lookups,
     )
-    return AuditReport(run=run, summary=Summary.of(domains), domains=domains, complete=complete)
+    return StreamOutcome(run=run, complete=complete)
 
 
 async def _with_probe(

@@ -127,6 +127,19 @@ def _mem_kb(pid: int) -> tuple[int, int]:
     return rss, hwm
 
 
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime of one process itself (not its children), in clock ticks; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def measured_run(cmd: list[str], *, cwd: Path, stdout: Path, stderr: Path, timeout: float) -> dict:
     """Run one child. Wall time; CPU (user+sys, including its reaped children) from os.wait4;
     peak RSS from the child's own VmHWM and the summed VmRSS of its process tree, sampled
@@ -139,6 +152,7 @@ def measured_run(cmd: list[str], *, cwd: Path, stdout: Path, stderr: Path, timeo
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         peak = {"tree": 0, "hwm": 0}
+        cpu_seen: dict[int, int] = {}
         done = threading.Event()
 
         def sample() -> None:
@@ -149,6 +163,7 @@ def measured_run(cmd: list[str], *, cwd: Path, stdout: Path, stderr: Path, timeo
                     tree += rss
                     if i == 0:
                         peak["hwm"] = max(peak["hwm"], hwm)
+                    cpu_seen[pid] = max(cpu_seen.get(pid, 0), _cpu_ticks(pid))
                 peak["tree"] = max(peak["tree"], tree)
                 if done.wait(0.02):
                     return
@@ -169,10 +184,17 @@ def measured_run(cmd: list[str], *, cwd: Path, stdout: Path, stderr: Path, timeo
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         sampler.join()
+    reaped_cpu = ru.ru_utime + ru.ru_stime
+    sampled_cpu = sum(cpu_seen.values()) / _TICKS
     return {
         "rc": proc.returncode,
         "wall_s": wall,
-        "cpu_s": ru.ru_utime + ru.ru_stime,
+        # wait4 counts the child and the descendants it reaped; a fork server's workers are reaped
+        # by the fork server, which is never waited for, so the /proc samples of every process in
+        # the tree are the better figure then. Both are lower bounds; take the larger.
+        "cpu_s": max(reaped_cpu, sampled_cpu),
+        "cpu_reaped_s": reaped_cpu,
+        "cpu_sampled_s": sampled_cpu,
         "user_s": ru.ru_utime,
         "sys_s": ru.ru_stime,
         "maxrss_mb": peak["hwm"] / 1024.0,
@@ -313,7 +335,8 @@ class CheckdmarcRunner(Runner):
 class SendreadyRunner(Runner):
     name = "sendready"
 
-    def __init__(self):
+    def __init__(self, workers: str | None = None, fmt: str = "json", name: str = "sendready"):
+        self.workers, self.fmt, self.name = workers, fmt, name
         exe = shutil.which("sendready")
         self.base = [exe] if exe else [sys.executable, "-m", "auditor"]
         try:
@@ -339,19 +362,22 @@ class SendreadyRunner(Runner):
             self.why_unavailable = str(exc)
 
     def command(self, pop, port, out):
-        return [
+        cmd = [
             *self.base,
             "audit",
             str(pop / "inventory.yaml"),
             "--nameserver",
             f"127.0.0.1:{port}",
             "--format",
-            "json",
+            self.fmt,
             "--output",
             str(out),
             "--fail-on",
             "never",
         ]
+        if self.workers is not None:
+            cmd += ["--workers", self.workers]
+        return cmd
 
     def parse(self, pop, out, stdout):
         text = out.read_text()
@@ -368,9 +394,13 @@ class SendreadyRunner(Runner):
                 run = doc["run"]
             if isinstance(doc.get("domains"), list):
                 per_domain += [d for d in doc["domains"] if isinstance(d, dict)]
+            elif doc.get("type") == "domain" and isinstance(doc.get("report"), dict):
+                per_domain.append(doc["report"])  # a --format jsonl stream's domain line
             elif "domain" in doc and "readiness" in doc:
                 per_domain.append(doc)
         complete = all(doc.get("complete", True) for doc in docs if isinstance(doc, dict))
+        if any(isinstance(doc, dict) and doc.get("type") == "header" for doc in docs):
+            complete = complete and any(isinstance(d, dict) and d.get("type") == "end" for d in docs)
         queries = run.get("dns_queries")
         # No planted case makes DNS unanswerable, so "could not verify" means the audit itself
         # failed (lost answers, a crashed collector); such a run's speed means nothing.
@@ -551,6 +581,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--checkdmarc-mode", choices=("limited", "full"), default="limited")
     ap.add_argument("--concurrency", type=int, default=100, help="naive runner's semaphore")
+    ap.add_argument(
+        "--workers",
+        default=None,
+        help="sendready --workers value(s), comma-separated (e.g. 1,2: one sendready runner per value,"
+        " named sendready-w1, sendready-w2); default: sendready's own default",
+    )
+    ap.add_argument(
+        "--sendready-format",
+        choices=("json", "jsonl"),
+        default="json",
+        help="sendready's output: one JSON report (default) or a JSON Lines stream",
+    )
     ap.add_argument("--dnsperf-seconds", type=float, default=None, help="default 5 (1 with --smoke)")
     ap.add_argument("--timeout", type=float, default=1800, help="per-run time limit, seconds")
     ap.add_argument("--json", type=Path, help="also write all raw and median figures here")
@@ -583,11 +625,15 @@ def main(argv: list[str] | None = None) -> int:
     skipped: dict[str, str] = {}
     for name in wanted:
         if name == "sendready":
-            r = SendreadyRunner()
-            if not r.available:
-                print(f"sendready: not available yet ({r.why_unavailable})", flush=True)
+            counts = [w.strip() for w in (args.workers or "").split(",") if w.strip()] or [None]
+            named = [(w, "sendready" if len(counts) == 1 else f"sendready-w{w}") for w in counts]
+            variants = [SendreadyRunner(w, args.sendready_format, label) for w, label in named]
+            if not variants[0].available:
+                print(f"sendready: not available yet ({variants[0].why_unavailable})", flush=True)
                 skipped[name] = "not available yet"
                 continue
+            runners += variants
+            continue
         elif name == "checkdmarc":
             r = CheckdmarcRunner(
                 args.checkdmarc_limit if args.checkdmarc_limit < n else 0, args.checkdmarc_mode
@@ -652,13 +698,14 @@ def main(argv: list[str] | None = None) -> int:
 
     # sendready without a dns_queries field: use the naive runner's count for the same query set
     naive_q = med([m["queries"] for m in results.get("naive", [])])
-    for m in results.get("sendready", []):
+    sendready_names = [name for name in results if name.startswith("sendready")]
+    for m in (m for name in sendready_names for m in results[name]):
         if m["queries"] is None and naive_q is not None:
             m["queries"] = naive_q
             m["queries_source"] = "derived (= naive's count)"
         m["qps"] = m["queries"] / m["wall_s"] if m["queries"] else None
     for name, runs in results.items():
-        if name != "sendready":
+        if name not in sendready_names:
             for m in runs:
                 m["qps"] = m["queries"] / m["wall_s"] if m["queries"] else None
 
@@ -690,25 +737,28 @@ def main(argv: list[str] | None = None) -> int:
     for name, sm in summary.items():
         print(f"results check, {name}: {'; '.join(sm['checks'])}")
     print()
-    s, c, nv = summary.get("sendready"), summary.get("checkdmarc"), summary.get("naive")
+    c, nv = summary.get("checkdmarc"), summary.get("naive")
     ratios: dict[str, float | None] = {}
-    pairs = [
-        ("sendready/checkdmarc domains/s", s, c, "dps"),
-        ("sendready/naive domains/s", s, nv, "dps"),
-        ("sendready/naive queries/s", s, nv, "qps"),
-        ("naive/checkdmarc domains/s", nv, c, "dps"),
-    ]
+    pairs = []
+    for name in (n for n in summary if n.startswith("sendready")):
+        s = summary[name]
+        pairs += [
+            (f"{name}/checkdmarc domains/s", s, c, "dps"),
+            (f"{name}/naive domains/s", s, nv, "dps"),
+            (f"{name}/naive queries/s", s, nv, "qps"),
+        ]
+    pairs.append(("naive/checkdmarc domains/s", nv, c, "dps"))
     for label, a, b, key in pairs:
         if not (a and b):
             continue
         bad = [n for n, x in summary.items() if x in (a, b) and not x["valid"]]
         if bad:
-            print(f"ratio {label:34s} n/a ({', '.join(bad)}: results INVALID, see check above)")
+            print(f"ratio {label:37s} n/a ({', '.join(bad)}: results INVALID, see check above)")
             ratios[label] = None
         else:
             ratios[label] = ratio(a[key], b[key])
-            print(f"ratio {label:34s} {fmt(ratios[label], '.1f')}x")
-    if not s:
+            print(f"ratio {label:37s} {fmt(ratios[label], '.1f')}x")
+    if not any(n.startswith("sendready") for n in summary):
         print("ratio sendready/*: n/a (sendready did not run)")
     if dnsperf.get("available"):
         lost = dnsperf.get("lost")
@@ -744,6 +794,8 @@ def main(argv: list[str] | None = None) -> int:
         "ratios": ratios,
         "dnsperf": dnsperf,
         "failures": failures,
+        "sendready_workers": args.workers,
+        "sendready_format": args.sendready_format,
     }
     path = args.json or runs_dir / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(record, indent=1, default=str) + "\n")

@@ -22,24 +22,25 @@ from rich.text import Text
 
 from auditor._version import __version__
 from auditor.audit import AuditSettings, run_audit
-from auditor.cli.console import print_summary
+from auditor.cli.console import INTERRUPTED, print_totals
 from auditor.cli.exit_codes import ExitCode
 from auditor.cli.progress import ProgressBar
-from auditor.collect.dns.backend import DnsBackend
-from auditor.collect.dns.network import Nameserver, NetworkBackend
-from auditor.collect.dns.zonefiles import ZoneBackend
+from auditor.cli.scaled import JSONL, Finished, run_merge, run_scaled, scale_options
+from auditor.collect.dns.network import Nameserver
 from auditor.collect.mailgun_api import api_base_urls
 from auditor.collect.smtp.secrets import SecretUnavailable, resolve_secret
 from auditor.engine.catalogue import Catalogue, load_catalogue
 from auditor.engine.rules import RuleSet, load_rules
 from auditor.errors import AuditorError, InputError
 from auditor.inventory import load_inventory, targets_from_names
-from auditor.model.findings import Severity, Status
+from auditor.model.findings import Severity
 from auditor.model.inventory import SecretRef
-from auditor.model.report import AuditReport
 from auditor.reporters import REPORTERS, SUFFIX_FORMATS
 from auditor.reporters.sinks import write_atomic
 from auditor.resources import rules_dir
+from auditor.scale.backends import BackendSpec
+from auditor.scale.jsonl import JSONL_SUFFIX
+from auditor.scale.session import Engine
 
 app = typer.Typer(
     name="sendready",
@@ -65,6 +66,7 @@ class Format(StrEnum):
     HTML = "html"
     MD = "md"
     JSON = "json"
+    JSONL = "jsonl"
 
 
 class RegionChoice(StrEnum):
@@ -81,8 +83,13 @@ AUDIT_EPILOG = """Examples:
 
   sendready audit domains.csv --nameserver 127.0.0.1:5353 --format html --format json --output out/report
 
+  sendready audit domains.csv --nameserver 127.0.0.1:5353 --format jsonl --output audit.jsonl --resume
+
+  sendready audit domains.csv --shard 2/8 --format jsonl --output shard-2.jsonl
+
 Exit codes: 0 nothing failed at or above --fail-on; 1 something did; 2 bad input (one line names
-file, line and field); 130 interrupted (reports written are marked incomplete)."""
+file, line and field); 3 incomplete (a worker died; --resume continues); 130 interrupted (reports
+written are marked incomplete)."""
 
 
 @app.command(epilog=AUDIT_EPILOG)
@@ -176,6 +183,30 @@ def audit(
     smtp_per_host: Annotated[
         int, typer.Option("--smtp-per-host", min=1, max=50, help="Probes at once per SMTP host.")
     ] = 2,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the --format jsonl output of an interrupted audit of the same inventory.",
+        ),
+    ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="I/N",
+            help="Audit only shard I of N (by a hash of the domain name); merge with `sendready merge`.",
+        ),
+    ] = None,
+    workers: Annotated[
+        str,
+        typer.Option(
+            "--workers",
+            metavar="K|auto",
+            help="Worker processes (1: this process only). auto: 1 below 1,000 domains, "
+            "else one per CPU, at most 4.",
+        ),
+    ] = "auto",
     mailgun_api_key: Annotated[
         str | None,
         typer.Option(
@@ -203,9 +234,12 @@ def audit(
     try:
         targets, inventory = _targets(inputs, provider, region.value)
         outputs = _outputs(formats, output)
-        ruleset = _ruleset(rules)
-        catalogue = load_catalogue(rules_dir() / "providers" / "catalogue.yaml")
-        backend = _backend(zone_dir, nameserver, timeout, attempts)
+        rule_dirs = _rule_dirs(rules)
+        ruleset = load_rules(rule_dirs)
+        catalogue = load_catalogue(_catalogue_path())
+        backend_spec = _backend(zone_dir, nameserver, timeout, attempts)
+        backend = backend_spec.build()
+        scale = scale_options(outputs, shard=shard, resume=resume, workers=workers, domains=len(targets))
     except AuditorError as exc:
         _fail(stderr, exc)
     if smtp_ca_file is not None and not smtp_ca_file.is_file():
@@ -232,34 +266,112 @@ def audit(
         mailgun_api_urls=api_urls,
         api_ca_file=str(api_ca_file) if api_ca_file else None,
     )
-    bar = ProgressBar(len(targets), stderr)
-    with bar:
-        report = asyncio.run(
-            run_audit(
-                targets,
-                backend=backend,
-                rules=ruleset,
-                catalogue=catalogue,
-                settings=settings,
-                progress=bar.advance,
-            )
+    if scale.streamed(outputs):
+        engine = Engine(
+            ruleset, catalogue, backend, backend_spec, tuple(rule_dirs), _catalogue_path(), settings
         )
+        try:
+            finished = run_scaled(targets, inventory, outputs, scale, engine, stderr)
+        except AuditorError as exc:
+            _fail(stderr, exc)
+    else:
+        bar = ProgressBar(len(targets), stderr)
+        with bar:
+            report = asyncio.run(
+                run_audit(
+                    targets,
+                    backend=backend,
+                    rules=ruleset,
+                    catalogue=catalogue,
+                    settings=settings,
+                    progress=bar.advance,
+                )
+            )
+        try:
+            for fmt, path in outputs:
+                text = REPORTERS[fmt][0](report)
+                if path is None:
+                    sys.stdout.write(text)
+                else:
+                    write_atomic(path, text)
+        except AuditorError as exc:
+            _fail(stderr, exc)
+        finished = Finished.of_report(report)
+    _finish(finished, outputs, fail_on, strict, quiet, stdout, stderr)
+
+
+MERGE_EPILOG = """Examples:
+
+  sendready merge shard-*.jsonl --format html --output report.html
+
+  sendready merge shard-1.jsonl shard-2.jsonl --format jsonl --format json --output out/audit
+
+The files must be shards 1..N of one audit (same inventory, same rules, each shard once), or one
+unsharded stream. The report says complete only if every shard was complete. Exit codes as for
+audit; 3 when a shard was incomplete."""
+
+
+@app.command("merge", epilog=MERGE_EPILOG)
+def merge(
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="FILE...", help="JSON Lines streams written by `audit --format jsonl`."),
+    ],
+    formats: Annotated[
+        list[Format] | None,
+        typer.Option("--format", help="Report format (repeatable). Default: from --output's suffix."),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", metavar="PATH", help="Report file (as for audit). '-' for stdout."),
+    ] = None,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option("--fail-on", help="Exit 1 when a check fails at or above this severity."),
+    ] = FailOn.ERROR,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Also exit 1 when such a check could not be verified.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary.")] = False,
+) -> None:
+    """Merge the JSON Lines streams of a sharded audit into one report (any format)."""
+    stdout = Console(highlight=False, soft_wrap=False)
+    stderr = Console(stderr=True, highlight=False)
     try:
-        for fmt, path in outputs:
-            text = REPORTERS[fmt][0](report)
-            if path is None:
-                sys.stdout.write(text)
-            else:
-                write_atomic(path, text)
+        outputs = _outputs(formats, output)
+        if not outputs:
+            raise InputError("merge needs --output PATH (or '-' with one --format)", field="--output")
+        finished = run_merge(files, outputs)
     except AuditorError as exc:
         _fail(stderr, exc)
+    _finish(finished, outputs, fail_on, strict, quiet, stdout, stderr)
+
+
+def _finish(
+    finished: Finished,
+    outputs: list[tuple[str, Path | None]],
+    fail_on: FailOn,
+    strict: bool,
+    quiet: bool,
+    stdout: Console,
+    stderr: Console,
+) -> None:
+    """Terminal summary and exit code, the same for every path (single process, streamed, merge)."""
+    if finished.failure:
+        message = f"sendready: error: {finished.failure}; the report is marked incomplete"
+        stderr.print(Text(message), soft_wrap=True)
     if not quiet:
         summary_console = stderr if any(p is None for _, p in outputs) else stdout
-        print_summary(report, summary_console)
+        warning = None
+        if finished.failure:
+            warning = "AUDIT INCOMPLETE: the results below are incomplete (--resume continues an audit)."
+        elif not finished.complete:
+            warning = INTERRUPTED
+        print_totals(finished.summary, warning, finished.table, summary_console)
         for fmt, path in outputs:
             if path is not None:
                 summary_console.print(Text(f"Wrote {fmt} report: {path}"))
-    raise typer.Exit(int(_exit_code(report, fail_on, strict)))
+    raise typer.Exit(int(_exit_code(finished, fail_on, strict)))
 
 
 def _api_key(text: str | None, environ: Mapping[str, str]) -> SecretRef | None:
@@ -312,6 +424,10 @@ def _targets(inputs: list[str], provider: str, region: str) -> tuple[list, str |
     return targets_from_names(inputs, provider=provider, region=region), None
 
 
+def _suffix(fmt: str) -> str:
+    return JSONL_SUFFIX if fmt == JSONL else REPORTERS[fmt][1]
+
+
 def _outputs(formats: list[Format] | None, output: str | None) -> list[tuple[str, Path | None]]:
     chosen = [f.value for f in formats or []]
     chosen = list(dict.fromkeys(chosen))
@@ -325,30 +441,40 @@ def _outputs(formats: list[Format] | None, output: str | None) -> list[tuple[str
         return [(chosen[0], None)]
     path = Path(output)
     if not chosen:
-        fmt = SUFFIX_FORMATS.get(path.suffix.lower())
+        fmt = {**SUFFIX_FORMATS, JSONL_SUFFIX: JSONL}.get(path.suffix.lower())
         if fmt is None:
             raise InputError(
-                f"cannot tell the format from {path.name!r}; add --format html|md|json",
+                f"cannot tell the format from {path.name!r}; add --format html|md|json|jsonl",
                 field="--output",
             )
         return [(fmt, path)]
     if len(chosen) == 1:
         return [(chosen[0], path)]
-    stem = path.with_suffix("") if path.suffix.lower() in SUFFIX_FORMATS else path
-    return [(f, stem.with_name(stem.name + REPORTERS[f][1])) for f in chosen]
+    known = (*SUFFIX_FORMATS, JSONL_SUFFIX)
+    stem = path.with_suffix("") if path.suffix.lower() in known else path
+    return [(f, stem.with_name(stem.name + _suffix(f))) for f in chosen]
+
+
+def _catalogue_path() -> Path:
+    return rules_dir() / "providers" / "catalogue.yaml"
+
+
+def _rule_dirs(extra: list[Path] | None) -> list[Path]:
+    return [rules_dir(), *(extra or [])]
 
 
 def _ruleset(extra: list[Path] | None) -> RuleSet:
-    return load_rules([rules_dir(), *(extra or [])])
+    return load_rules(_rule_dirs(extra))
 
 
 def _backend(
     zone_dir: Path | None, nameservers: list[str] | None, timeout: float, attempts: int
-) -> DnsBackend:
+) -> BackendSpec:
+    """How to build the DNS backend (worker processes build their own from it)."""
     if zone_dir is not None:
         if nameservers:
             raise InputError("use either --zone-dir or --nameserver, not both", field="--zone-dir")
-        return ZoneBackend.from_directory(zone_dir)
+        return BackendSpec(zone_dir=zone_dir)
     servers = []
     for text in nameservers or []:
         try:
@@ -357,7 +483,7 @@ def _backend(
             raise InputError(str(exc), field="--nameserver") from None
     if not servers:
         servers = _system_nameservers()
-    return NetworkBackend(servers, timeout=timeout, attempts=attempts)
+    return BackendSpec(nameservers=tuple(servers), timeout=timeout, attempts=attempts)
 
 
 def _system_nameservers() -> list[Nameserver]:
@@ -378,17 +504,15 @@ def _system_nameservers() -> list[Nameserver]:
     return servers
 
 
-def _exit_code(report: AuditReport, fail_on: FailOn, strict: bool) -> ExitCode:
-    if not report.complete:
-        return ExitCode.INTERRUPTED
+def _exit_code(finished: Finished, fail_on: FailOn, strict: bool) -> ExitCode:
+    if finished.failure:
+        return ExitCode.INCOMPLETE
+    if not finished.complete:
+        return ExitCode.INTERRUPTED if finished.interrupted else ExitCode.INCOMPLETE
     if fail_on is FailOn.NEVER:
         return ExitCode.OK
-    threshold = Severity(fail_on.value)
-    counted = {Status.FAIL, Status.UNKNOWN} if strict else {Status.FAIL}
-    for domain in report.domains:
-        for finding in domain.findings:
-            if finding.status in counted and finding.severity.at_least(threshold):
-                return ExitCode.FINDINGS
+    if finished.tally.fails(Severity(fail_on.value), strict=strict):
+        return ExitCode.FINDINGS
     return ExitCode.OK
 
 
@@ -457,12 +581,22 @@ def rules_check(
     Console(highlight=False).print(Text(f"{len(own)} rules OK in {directory}"))
 
 
-@app.command("schema", epilog="Example:\n\n  sendready schema > report.schema.json")
-def schema() -> None:
-    """Print the JSON Schema of the JSON report."""
+@app.command(
+    "schema",
+    epilog="Examples:\n\n  sendready schema > report.schema.json\n\n"
+    "  sendready schema --jsonl > jsonl.schema.json",
+)
+def schema(
+    jsonl: Annotated[
+        bool, typer.Option("--jsonl", help="The schema of one line of a --format jsonl stream instead.")
+    ] = False,
+) -> None:
+    """Print the JSON Schema of the JSON report (or of a JSON Lines stream's records)."""
     from auditor.reporters.json_reporter import report_json_schema
+    from auditor.scale.jsonl import stream_json_schema
 
-    sys.stdout.write(json.dumps(report_json_schema(), indent=2) + "\n")
+    document = stream_json_schema() if jsonl else report_json_schema()
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
 @app.callback(invoke_without_command=True)

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from auditor.model.report import DomainReport
+from auditor.scale.tally import ReportDigest
 
 _MIN_DOMAINS = 20
 
@@ -28,7 +29,7 @@ class ProgressBar:
         )
         self._task = self._progress.add_task("audit", total=total)
 
-    def advance(self, _report: DomainReport) -> None:
+    def advance(self, _report: DomainReport | ReportDigest) -> None:
         self._progress.advance(self._task)
 
     def __enter__(self) -> ProgressBar:

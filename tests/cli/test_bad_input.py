@@ -216,6 +216,46 @@ CASES: dict[str, Case] = {
         ["a.example.com", "--api-ca-file", "nope.pem"],
         "nope.pem: --api-ca-file: file not found",
     ),
+    "shard-index-above-count": Case(
+        {},
+        ["a.example.com", "--shard", "5/4", "--output", "s.jsonl"],
+        "--shard: expected I/N with 1 <= I <= N (e.g. 2/8), got '5/4'",
+    ),
+    "shard-zero": Case(
+        {},
+        ["a.example.com", "--shard", "0/4", "--output", "s.jsonl"],
+        "--shard: expected I/N with 1 <= I <= N",
+    ),
+    "shard-not-a-fraction": Case(
+        {}, ["a.example.com", "--shard", "half", "--output", "s.jsonl"], "--shard: expected I/N"
+    ),
+    "shard-with-html-output": Case(
+        {},
+        ["a.example.com", "--shard", "1/2", "--output", "report.html"],
+        "--shard: a shard writes JSON Lines only (--format jsonl --output FILE); "
+        "render shards with `sendready merge`",
+    ),
+    "workers-zero": Case(
+        {}, ["a.example.com", "--workers", "0"], "--workers: expected auto or a number from 1 to 64, got '0'"
+    ),
+    "workers-not-a-number": Case(
+        {}, ["a.example.com", "--workers", "many"], "--workers: expected auto or a number from 1 to 64"
+    ),
+    "resume-without-a-stream-output": Case(
+        {},
+        ["a.example.com", "--resume", "--output", "report.html"],
+        "--resume: needs the JSON Lines file to continue: --format jsonl --output FILE",
+    ),
+    "resume-to-stdout": Case(
+        {},
+        ["a.example.com", "--resume", "--format", "jsonl", "--output", "-"],
+        "--resume: needs the JSON Lines",
+    ),
+    "resume-a-file-that-is-not-a-stream": Case(
+        {"zones/example.com.zone": GOOD_ZONE, "audit.jsonl": "<html>not a stream</html>\n"},
+        ["a.example.com", "--zone-dir", "zones", "--resume", "--output", "audit.jsonl"],
+        "audit.jsonl:1: not a sendready JSON Lines stream (no header line)",
+    ),
 }
 
 

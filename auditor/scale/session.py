@@ -1,0 +1,229 @@
+"""One streamed audit: header, the reports (from this process or from workers), the end line.
+
+This is what `sendready audit` runs whenever a JSON Lines stream, a shard, `--resume` or more than
+one worker is asked for. Each finished domain is written to the stream at once and counted into
+the totals; reports are kept in memory only when another format must be rendered and there is no
+stream file to render it from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import TypeAdapter
+
+from auditor._version import __version__
+from auditor.audit import AuditSettings, stream_audit
+from auditor.audit import _display as display_source
+from auditor.collect.dns.backend import DnsBackend
+from auditor.engine.catalogue import Catalogue
+from auditor.engine.rules import RuleSet
+from auditor.model.inventory import DomainTarget
+from auditor.model.report import REPORT_SCHEMA_VERSION, DomainReport, RunInfo, Summary
+from auditor.model.stream import DomainLine, EndLine, ResumeLine, ShardRef, StreamHeader
+from auditor.scale.backends import BackendSpec
+from auditor.scale.jsonl import StreamWriter, encode_line
+from auditor.scale.resume import ResumePoint, find_resume_point
+from auditor.scale.shards import inventory_fingerprint, rules_fingerprint, select_shard
+from auditor.scale.tally import ReportDigest, Tally
+from auditor.scale.workers import plan_jobs, run_workers
+
+OnDigest = Callable[[ReportDigest], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """What to audit and where the stream goes."""
+
+    targets: Sequence[DomainTarget]
+    """The whole inventory; the shard is taken from it here."""
+    inventory: str | None = None
+    shard: ShardRef | None = None
+    stream_path: Path | None = None
+    stream_to_stdout: bool = False
+    resume: bool = False
+    keep_reports: bool = False
+    """Keep every report in memory (another format is wanted and no stream file will hold them)."""
+    workers: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    """The loaded parts of an audit, and how a worker process would load them again."""
+
+    rules: RuleSet
+    catalogue: Catalogue
+    backend: DnsBackend
+    backend_spec: BackendSpec
+    rule_dirs: tuple[Path, ...]
+    catalogue_path: Path
+    settings: AuditSettings
+
+
+@dataclass(slots=True)
+class StreamResult:
+    """The totals of the whole stream (earlier runs included when resumed), and how it ended."""
+
+    tally: Tally
+    run: RunInfo
+    complete: bool
+    interrupted: bool = False
+    failure: str | None = None
+    """Why the run is incomplete when it was not interrupted (a worker died)."""
+    reports: list[tuple[int, DomainReport]] = field(default_factory=list)
+    """Only with `keep_reports`: (inventory index, report) in the order they finished."""
+
+    @property
+    def summary(self) -> Summary:
+        return self.tally.summary()
+
+    def domains_in_order(self) -> tuple[DomainReport, ...]:
+        return tuple(report for _, report in sorted(self.reports, key=lambda item: item[0]))
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """How the audit of the remaining domains went, in this process or in the workers."""
+
+    complete: bool
+    interrupted: bool
+    failure: str | None
+    dns_queries: int
+    dns_lookups: int
+
+
+def run_stream(
+    plan: StreamPlan, engine: Engine, *, on_digest: OnDigest, on_start: Callable[[int], None]
+) -> StreamResult:
+    """Run the audit `plan` describes; `on_start(n)` hears how many domains are left to audit."""
+    selected = select_shard(plan.targets, plan.shard)
+    header = StreamHeader(
+        report_schema_version=REPORT_SCHEMA_VERSION,
+        tool_version=__version__,
+        started_at=_now(),
+        inventory=plan.inventory,
+        inventory_fingerprint=inventory_fingerprint(plan.targets),
+        inventory_domains=len(plan.targets),
+        shard=plan.shard,
+        domains=len(selected),
+        rules_fingerprint=rules_fingerprint(engine.rules),
+        rule_count=len(engine.rules.rules),
+        rule_sources=tuple(display_source(s) for s in engine.rules.sources),
+        resolver=engine.backend.describe(),
+    )
+    tally = Tally()
+
+    def count(digest: ReportDigest) -> None:
+        tally.add(digest)
+        on_digest(digest)
+
+    point: ResumePoint | None = None
+    if plan.resume and plan.stream_path is not None:
+        point = find_resume_point(plan.stream_path, header, count)
+    if point is not None and point.scan.complete and point.scan.end is not None:
+        return StreamResult(tally=tally, run=point.scan.end.run, complete=True)  # nothing left to do
+
+    remaining = selected
+    if point is not None:
+        header = point.scan.header
+        remaining = [(i, t) for i, t in selected if t.name not in point.reported]
+    kept: list[tuple[int, DomainReport]] = []
+    writer: StreamWriter | None = None
+    if plan.stream_path is not None:
+        writer = StreamWriter.open(plan.stream_path, keep_bytes=point.scan.records_end if point else 0)
+    elif plan.stream_to_stdout:
+        writer = StreamWriter.stdout()
+    try:
+        if point is not None and writer is not None:
+            writer.write(
+                ResumeLine(
+                    resumed_at=_now(),
+                    tool_version=__version__,
+                    resolver=engine.backend.describe(),
+                    already_reported=len(point.reported),
+                )
+            )
+        elif writer is not None:
+            writer.write(header)
+        on_start(len(remaining))
+        part = _audit(remaining, plan, engine, writer, count, kept)
+        run = RunInfo(
+            tool_version=__version__,
+            started_at=header.started_at,
+            finished_at=_now(),
+            resolver=engine.backend.describe(),
+            rule_count=header.rule_count,
+            rule_sources=header.rule_sources,
+            inventory=plan.inventory,
+            dns_queries=part.dns_queries + (point.dns_queries if point else 0),
+            dns_lookups=part.dns_lookups + (point.dns_lookups if point else 0),
+        )
+        complete = part.complete and tally.domains == header.domains
+        if writer is not None:
+            writer.write(EndLine(complete=complete, run=run, summary=tally.summary()))
+    finally:
+        if writer is not None:
+            writer.close()
+    return StreamResult(tally, run, complete, part.interrupted, part.failure, kept)
+
+
+def _audit(
+    remaining: list[tuple[int, DomainTarget]],
+    plan: StreamPlan,
+    engine: Engine,
+    writer: StreamWriter | None,
+    count: OnDigest,
+    kept: list[tuple[int, DomainReport]],
+) -> _Part:
+    """Audit `remaining` in this process, or in worker processes when more than one is asked for."""
+    if plan.workers > 1 and len(remaining) > 1:
+        parse = TypeAdapter(DomainLine).validate_json
+
+        def accept(index: int, line: bytes, digest: ReportDigest) -> None:
+            if writer is not None:
+                writer.write_line(line)
+            if plan.keep_reports:
+                kept.append((index, parse(line).report))
+            count(digest)
+
+        jobs = plan_jobs(
+            remaining,
+            plan.workers,
+            backend=engine.backend_spec,
+            rule_dirs=engine.rule_dirs,
+            catalogue=engine.catalogue_path,
+            settings=engine.settings,
+        )
+        outcome = run_workers(jobs, accept)
+        return _Part(
+            outcome.complete, outcome.interrupted, outcome.failure, outcome.dns_queries, outcome.dns_lookups
+        )
+
+    def on_report(position: int, report: DomainReport) -> None:
+        index = remaining[position][0]
+        if writer is not None:
+            writer.write_line(encode_line(DomainLine(index=index, report=report)))
+        if plan.keep_reports:
+            kept.append((index, report))
+        count(ReportDigest.of(report))
+
+    streamed = asyncio.run(
+        stream_audit(
+            [target for _, target in remaining],
+            backend=engine.backend,
+            rules=engine.rules,
+            catalogue=engine.catalogue,
+            settings=engine.settings,
+            on_report=on_report,
+        )
+    )
+    run = streamed.run
+    return _Part(streamed.complete, not streamed.complete, None, run.dns_queries, run.dns_lookups)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
