@@ -8,7 +8,7 @@ raises is `unknown` with reason "rule error", never a pass and never a crash of 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
@@ -61,25 +61,42 @@ class Evaluator:
     def __init__(self, rules: RuleSet, catalogue: Catalogue) -> None:
         self.rules = rules
         self.catalogue = catalogue
-        self._references = {
-            r.id: tuple(Reference(ref.title, ref.url, ref.rfc, ref.section) for ref in r.spec.references)
+        # Per run, not per domain: what every finding of a rule repeats, and which rules verify
+        # which provider record.
+        self._heads = {
+            r.id: _RuleHead(
+                r.spec.id,
+                r.spec.name,
+                r.spec.title,
+                Severity(r.spec.severity),
+                r.spec.category,
+                tuple(Reference(ref.title, ref.url, ref.rfc, ref.section) for ref in r.spec.references),
+                tuple(_AREA_OF[area] for area in r.spec.requires),
+            )
             for r in rules.rules
         }
+        self._verifies = {r.id: r.spec.verifies for r in rules.rules if r.spec.verifies}
 
     def evaluate(self, target: DomainTarget, facts: DomainFacts) -> DomainReport:
         region = derive_region(target, facts, self.catalogue)
         namespace = self._namespace(target, facts, region)
         findings: list[Finding] = []
+        selector_scopes: list[tuple[str, dict[str, Any]]] | None = None
         for rule in self.rules.rules:
             applies = rule.spec.applies_to
             if applies.providers and target.provider not in applies.providers:
                 continue
             if applies.regions and region.effective and region.effective not in applies.regions:
                 continue
+            head = self._heads[rule.id]
             if rule.spec.scope == "dkim_selector":
-                findings.extend(self._per_selector(rule, namespace, facts))
+                if selector_scopes is None:
+                    selector_scopes = _selector_scopes(namespace, facts)
+                findings.extend(
+                    self._apply(rule, head, scoped, subject) for subject, scoped in selector_scopes
+                )
             else:
-                findings.append(self._apply(rule, namespace, subject=target.name))
+                findings.append(self._apply(rule, head, namespace, target.name))
         verification = self._verification(target, findings)
         return DomainReport(
             domain=target.name,
@@ -149,56 +166,29 @@ class Evaluator:
         variants = {spec.spf_include: spec.spf_includes[1:]} if spec is not None else None
         return account_view(account, facts, include_variants=variants)
 
-    def _per_selector(
-        self, rule: CompiledRule, namespace: dict[str, Any], facts: DomainFacts
-    ) -> Iterable[Finding]:
-        if not isinstance(facts.dkim, DkimFacts):
-            yield self._apply(rule, namespace, subject=namespace["domain"])
-            return
-        for key in facts.dkim.selectors:
-            scoped = dict(namespace)
-            scoped["dkim"] = Unavailable("dkim", key.failure.detail) if key.failure is not None else key
-            yield self._apply(rule, scoped, subject=key.name)
-
-    def _apply(self, rule: CompiledRule, ns: dict[str, Any], *, subject: str) -> Finding:
-        spec = rule.spec
-
-        def finding(status: Status, message: str, reason: str | None = None, **extra: Any) -> Finding:
-            return Finding(
-                rule_id=spec.id,
-                rule_name=spec.name,
-                title=spec.title,
-                severity=Severity(spec.severity),
-                category=spec.category,
-                status=status,
-                subject=subject,
-                message=message,
-                references=self._references[spec.id],
-                reason=reason,
-                **extra,
-            )
-
+    def _apply(self, rule: CompiledRule, head: _RuleHead, ns: dict[str, Any], subject: str) -> Finding:
         try:
             if rule.when is not None and not rule.when(ns):
-                return finding(Status.SKIPPED, "", reason="not applicable (when is false)")
-            for area in spec.requires:
-                missing = unavailable(ns[_AREA_OF[area]])
+                return head.finding(subject, Status.SKIPPED, "", reason="not applicable (when is false)")
+            for area in head.requires:
+                missing = unavailable(ns[area])
                 if missing is not None:
-                    return self._unknown(finding, missing, ns, rule)
+                    return self._unknown(head, subject, missing, ns, rule)
             failed = bool(rule.condition(ns))
         except FactUnavailable as exc:
-            return self._unknown(finding, exc, ns, rule)
+            return self._unknown(head, subject, exc, ns, rule)
         except Exception as exc:  # a rule bug must not crash the batch nor pass silently
-            log.warning("rule %s raised %s", spec.id, exc.__class__.__name__, exc_info=True)
+            log.warning("rule %s raised %s", head.rule_id, exc.__class__.__name__, exc_info=True)
             reason = f"rule error: {exc.__class__.__name__}"
-            return finding(Status.UNKNOWN, f"Could not evaluate: {reason}.", reason=reason)
+            return head.finding(subject, Status.UNKNOWN, f"Could not evaluate: {reason}.", reason=reason)
         if not failed:
             # Evidence is gathered for problems only: it is what a reader needs to act, and
             # rendering it for every passed check dominated the cost at thousands of domains.
             message = _render(rule.pass_message, ns) if rule.pass_message else ""
-            return finding(Status.PASS, message)
+            return head.finding(subject, Status.PASS, message)
         evidence = _evidence(rule, ns)
-        return finding(
+        return head.finding(
+            subject,
             Status.FAIL,
             _render(rule.message, ns),
             evidence=evidence,
@@ -206,9 +196,12 @@ class Evaluator:
         )
 
     @staticmethod
-    def _unknown(finding: Any, exc: FactUnavailable, ns: dict[str, Any], rule: CompiledRule) -> Finding:
+    def _unknown(
+        head: _RuleHead, subject: str, exc: FactUnavailable, ns: dict[str, Any], rule: CompiledRule
+    ) -> Finding:
         reason = f"could not verify {exc.area}: {exc.detail}"
-        return finding(
+        return head.finding(
+            subject,
             Status.UNKNOWN,
             f"Could not verify: {exc.detail}.",
             reason=reason,
@@ -219,7 +212,7 @@ class Evaluator:
         provider = self.catalogue.providers.get(target.provider)
         if provider is None:
             return ()
-        verifies = {r.id: r.spec.verifies for r in self.rules.rules if r.spec.verifies}
+        verifies = self._verifies
         out = []
         for record, requirement in provider.verification.items():
             required = (
@@ -237,6 +230,56 @@ class Evaluator:
             rules = tuple(sorted({f.rule_id for f in related}))
             out.append(RecordVerification(record, required, state, rules))
         return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _RuleHead:
+    """What every finding of one rule repeats, built once per run."""
+
+    rule_id: str
+    rule_name: str
+    title: str
+    severity: Severity
+    category: str
+    references: tuple[Reference, ...]
+    requires: tuple[str, ...]
+    """Namespace keys of the fact areas the rule requires."""
+
+    def finding(
+        self,
+        subject: str,
+        status: Status,
+        message: str,
+        reason: str | None = None,
+        evidence: dict[str, str] | None = None,
+        remediation: Remediation | None = None,
+    ) -> Finding:
+        return Finding(
+            self.rule_id,
+            self.rule_name,
+            self.title,
+            self.severity,
+            self.category,
+            status,
+            subject,
+            message,
+            {} if evidence is None else evidence,
+            remediation,
+            self.references,
+            reason,
+        )
+
+
+def _selector_scopes(namespace: dict[str, Any], facts: DomainFacts) -> list[tuple[str, dict[str, Any]]]:
+    """(subject, namespace) per DKIM selector, `dkim` bound to that selector's key; built once a domain."""
+    if not isinstance(facts.dkim, DkimFacts):
+        return [(namespace["domain"], namespace)]
+    scopes = []
+    for key in facts.dkim.selectors:
+        scoped = dict(namespace)
+        scoped["dkim"] = Unavailable("dkim", key.failure.detail) if key.failure is not None else key
+        scopes.append((key.name, scoped))
+    return scopes
 
 
 def _verified(verification: tuple[RecordVerification, ...]) -> bool | None:

@@ -301,15 +301,17 @@ def compile_condition(text: str, roots: dict[str, type | None]) -> Expression:
     try:
         tree = ENVIRONMENT.parse("{{ " + text + " }}")
         _check_names(tree, roots, local=set())
-        fallback = ENVIRONMENT.compile_expression(text, undefined_to_none=False)
         expression = _parse_expression(text)
         _check_names(expression, roots, local=set())
+        evaluate = COMPILER.build_expression(expression)
+        if evaluate is not None:
+            return Expression(text, evaluate, native=True)
+        # jinja2's code generator only for what the closures do not cover (it also reports what
+        # only it can: an unknown filter or test name, for one).
+        fallback = ENVIRONMENT.compile_expression(text, undefined_to_none=False)
     except jinja2.TemplateSyntaxError as exc:
         raise CompileError(f"syntax error: {exc.message}") from None
-    evaluate = COMPILER.build_expression(expression)
-    if evaluate is None:
-        return Expression(text, lambda namespace: fallback(namespace), native=False)
-    return Expression(text, evaluate, native=True)
+    return Expression(text, lambda namespace: fallback(namespace), native=False)
 
 
 def compile_template(text: str, roots: dict[str, type | None]) -> TextTemplate:
@@ -320,10 +322,10 @@ def compile_template(text: str, roots: dict[str, type | None]) -> TextTemplate:
         if any(True for _ in tree.find_all(nodes.For)):
             local.add("loop")  # jinja2's loop variable inside {% for %}
         _check_names(tree, roots, local)
+        render = COMPILER.build_template(tree)
+        if render is not None:
+            return TextTemplate(text, render, native=True)
         fallback = ENVIRONMENT.from_string(text)
     except jinja2.TemplateSyntaxError as exc:
         raise CompileError(f"syntax error: {exc.message}") from None
-    render = COMPILER.build_template(tree)
-    if render is None:
-        return TextTemplate(text, lambda namespace: fallback.render(namespace), native=False)
-    return TextTemplate(text, render, native=True)
+    return TextTemplate(text, lambda namespace: fallback.render(namespace), native=False)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from auditor.errors import ReporterError
 
+_SLICE = 1 << 20
+
 
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` to a temporary file beside `path`, then rename it over `path`."""
@@ -19,7 +21,9 @@ def write_atomic(path: Path, text: str) -> None:
         raise ReporterError(f"{path}: cannot write: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+            # In slices, so that the encoded copy of a large report never exists whole in memory.
+            for start in range(0, len(text), _SLICE):
+                handle.write(text[start : start + _SLICE])
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp, 0o644)

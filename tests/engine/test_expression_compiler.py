@@ -233,6 +233,23 @@ def test_sandbox_escapes_are_refused_at_load(text: str, message: str) -> None:
     assert message in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("spf.records | no_such_filter", "No filter named 'no_such_filter'"),
+        ("spf.record is no_such_test", "No test named 'no_such_test'"),
+        ("spf.count +", "syntax error"),
+        ("spf.count }} {{ domain", "syntax error"),
+    ],
+)
+def test_what_jinja2_refuses_is_still_a_load_error(text: str, message: str) -> None:
+    with pytest.raises(CompileError, match=message):
+        compile_condition(text, ROOTS)
+    if message.startswith("No "):
+        with pytest.raises(CompileError, match=message):
+            compile_template("{{ " + text + " }}", ROOTS)
+
+
 def test_a_loop_variable_cannot_reach_private_attributes() -> None:
     with pytest.raises(CompileError, match="'__class__' is not allowed"):
         compile_template("{% for r in txt.records %}{{ r.__class__ }}{% endfor %}", ROOTS)

@@ -193,3 +193,18 @@ def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path: Path) -> 
     write_atomic(target, "new content")
     assert target.read_text() == "new content"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_atomic_write_of_a_large_text_is_byte_exact(tmp_path: Path) -> None:
+    """Written in slices: multi-byte characters across slice borders and newlines survive as is."""
+    text = ("é→§ line\n" * 300_000) + "end\n"
+    assert len(text) > 2 * (1 << 20)
+    target = tmp_path / "report.json"
+    write_atomic(target, text)
+    assert target.read_bytes() == text.encode("utf-8")
+
+
+def test_json_ends_with_one_newline() -> None:
+    text = render_json(_report_with("x → y"))
+    assert text.endswith("}\n") and not text.endswith("\n\n")
+    assert "x → y" in text

@@ -1,10 +1,16 @@
 """The one place checkdmarc is used: DMARC record parsing, driven by the run's own resolver.
 
 checkdmarc is synchronous and looks names up while it parses (report-destination authorisation,
-MX of report addresses). It runs here in a small thread pool with a `dns.resolver.Resolver` whose
-`resolve()` is answered by this run's `CachingResolver` on the event loop, so checkdmarc never
-uses the system resolver, works in `--zone-dir` mode, and shares the run's cache. Its module-level
-`DNS_CACHE` is keyed by name only (not by resolver), so it is cleared when a run starts.
+MX of report addresses). It is called here on the event loop with a `dns.resolver.Resolver` that
+answers only from lookups this run has already *completed* (`CachingResolver.resolved`) and never
+blocks: a name it does not have yet is noted and refused, the parse is thrown away, the noted
+names are resolved asynchronously through the run's resolver, and the parse runs again. In a
+batch the names checkdmarc asks for (the MX of the report address's domain, usually the audited
+domain itself) are mostly resolved already by the collector, so nearly every record parses in
+one pass, with no thread hop (the earlier thread-pool bridge cost a cross-thread round trip per
+lookup). checkdmarc never uses the system resolver, works in `--zone-dir` mode, and shares the
+run's cache. Its module-level `DNS_CACHE` is keyed by name only (not by resolver), so it is
+cleared when a run starts.
 
 SPF is *not* parsed with checkdmarc: `parse_spf_record` resolves the whole include tree inside the
 parser, one synchronous query at a time, which defeats the run-wide de-duplication and costs
@@ -16,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import checkdmarc.dmarc
@@ -27,13 +32,15 @@ import dns.name
 import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
-import dns.rrset
 
-from auditor.collect.dns.answers import AnswerStatus
+from auditor.collect.dns.answers import AnswerStatus, DnsAnswer
 from auditor.collect.dns.resolver import CachingResolver
 from auditor.model.facts import DmarcFacts, Failure, FailureKind
 
-_BRIDGE_TIMEOUT = 30.0
+_LIFETIME = 30.0
+"""Reported in the `LifetimeTimeout` checkdmarc sees when the run's lookup timed out."""
+_MAX_PASSES = 16
+"""Parses of one record before giving up (each pass resolves every name the previous one lacked)."""
 _cache_lock = threading.Lock()
 
 
@@ -45,14 +52,26 @@ def reset_checkdmarc_cache() -> None:
             cache.clear()
 
 
-class BridgeResolver(dns.resolver.Resolver):
-    """A synchronous dnspython resolver answered by the run's asynchronous resolver."""
+class _NotResolvedYet(Exception):
+    """Raised into checkdmarc for a name this run has not resolved yet (never a DNSException)."""
 
-    def __init__(self, resolver: CachingResolver, loop: asyncio.AbstractEventLoop) -> None:
+
+class CompletedLookups(dns.resolver.Resolver):
+    """A synchronous dnspython resolver answered from the run's completed lookups only.
+
+    One per parse pass. A name the run has not resolved is recorded in `missing` and refused with
+    `_NotResolvedYet`; the caller then resolves `missing` and parses again. Lookups answered here
+    are counted in the run's statistics only when the caller keeps the pass (`commit`), so the
+    report's `dns_lookups` counts each of checkdmarc's questions once, as the resolver would.
+    """
+
+    def __init__(self, resolver: CachingResolver, fetched: set[tuple[str, int]]) -> None:
         super().__init__(configure=False)
-        self.nameservers = ["127.0.0.1"]  # never used: resolve() is answered by the bridge
+        self.nameservers = ["127.0.0.1"]  # never used: resolve() is answered from the run's cache
         self._run_resolver = resolver
-        self._loop = loop
+        self._uncounted = set(fetched)  # resolved (and counted) by the caller since the last pass
+        self.missing: list[tuple[str, dns.rdatatype.RdataType]] = []
+        self._steps = 0
 
     def resolve(  # type: ignore[override]
         self,
@@ -68,50 +87,82 @@ class BridgeResolver(dns.resolver.Resolver):
     ) -> dns.resolver.Answer:
         name = str(qname).rstrip(".")
         kind = dns.rdatatype.RdataType.make(rdtype)
-        future = asyncio.run_coroutine_threadsafe(self._run_resolver.resolve(name, kind), self._loop)
-        answer = future.result(_BRIDGE_TIMEOUT)
-        absolute = dns.name.from_text(name)
-        query = dns.message.make_query(absolute, kind)
-        response = dns.message.make_response(query)
-        if answer.status is AnswerStatus.OK:
-            response.answer.append(dns.rrset.from_rdata_list(absolute, 300, list(answer.rdatas)))
-            return dns.resolver.Answer(absolute, kind, dns.rdataclass.IN, response)
-        if answer.status is AnswerStatus.NXDOMAIN:
-            raise dns.resolver.NXDOMAIN(qnames=[absolute], responses={absolute: response})
-        if answer.status is AnswerStatus.NODATA:
-            if raise_on_no_answer:
-                raise dns.resolver.NoAnswer(response=response)
-            return dns.resolver.Answer(absolute, kind, dns.rdataclass.IN, response, raise_on_no_answer=False)
-        if answer.status is AnswerStatus.TIMEOUT:
-            raise dns.resolver.LifetimeTimeout(timeout=_BRIDGE_TIMEOUT, errors=[])
-        raise dns.resolver.NoNameservers(request=query, errors=[])
+        done = self._run_resolver.resolved(name, kind)
+        if done is None:
+            self.missing.append((name, kind))
+            raise _NotResolvedYet(f"{dns.rdatatype.to_text(kind)} {name}")
+        answer, steps = done
+        key = (name.lower(), int(kind))
+        if key in self._uncounted:
+            self._uncounted.discard(key)
+        else:
+            self._steps += steps
+        return _as_dnspython(answer, name, kind, raise_on_no_answer)
+
+    def commit(self) -> None:
+        """Count this pass's lookups in the run's statistics (the pass is the one kept)."""
+        self._run_resolver.count_lookups(self._steps)
+
+
+def _as_dnspython(
+    answer: DnsAnswer, name: str, kind: dns.rdatatype.RdataType, raise_on_no_answer: bool
+) -> dns.resolver.Answer:
+    """The run's answer as dnspython's resolver would give it (or raise it) to checkdmarc."""
+    absolute = dns.name.from_text(name)
+    query = dns.message.make_query(absolute, kind)
+    response = dns.message.make_response(query)
+    if answer.status is AnswerStatus.OK:
+        # Through find_rrset, so that the message's index knows the rrset and `Answer` finds it
+        # (an rrset appended to `response.answer` directly is invisible to resolve_chaining).
+        rrset = response.find_rrset(response.answer, absolute, dns.rdataclass.IN, kind, create=True)
+        for rdata in answer.rdatas:
+            rrset.add(rdata, 300)
+        return dns.resolver.Answer(absolute, kind, dns.rdataclass.IN, response)
+    if answer.status is AnswerStatus.NXDOMAIN:
+        raise dns.resolver.NXDOMAIN(qnames=[absolute], responses={absolute: response})
+    if answer.status is AnswerStatus.NODATA:
+        if raise_on_no_answer:
+            raise dns.resolver.NoAnswer(response=response)
+        return dns.resolver.Answer(absolute, kind, dns.rdataclass.IN, response, raise_on_no_answer=False)
+    if answer.status is AnswerStatus.TIMEOUT:
+        raise dns.resolver.LifetimeTimeout(timeout=_LIFETIME, errors=[])
+    raise dns.resolver.NoNameservers(request=query, errors=[])
 
 
 class DmarcParser:
-    """Parses DMARC records with checkdmarc in worker threads; one per run."""
+    """Parses DMARC records with checkdmarc on the event loop; one per run."""
 
-    def __init__(self, resolver: CachingResolver, *, workers: int = 4) -> None:
+    def __init__(self, resolver: CachingResolver) -> None:
         self._resolver = resolver
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="checkdmarc")
-        self._bridge: BridgeResolver | None = None
 
     async def parse(self, domain: str, name: str, records: tuple[str, ...]) -> DmarcFacts | Failure:
         if len(records) != 1:
             error = None if not records else f"{len(records)} DMARC records (RFC 7489 §6.6.3)"
             return DmarcFacts(name, records, None, False, error, None, (), ())
-        if self._bridge is None:
-            self._bridge = BridgeResolver(self._resolver, asyncio.get_running_loop())
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _parse_one, domain, name, records[0], self._bridge)
+        fetched: set[tuple[str, int]] = set()
+        for _ in range(_MAX_PASSES):
+            lookups = CompletedLookups(self._resolver, fetched)
+            try:
+                facts = _parse_one(domain, name, records[0], lookups)
+            except _NotResolvedYet:
+                facts = None
+            if not lookups.missing:
+                assert facts is not None
+                lookups.commit()
+                return facts
+            # Even if checkdmarc swallowed the refusal, this pass saw a partial picture: redo it.
+            await asyncio.gather(*(self._resolver.resolve(n, t) for n, t in lookups.missing))
+            fetched.update((n.lower(), int(t)) for n, t in lookups.missing)
+        return Failure(FailureKind.COLLECTOR_ERROR, f"DMARC {name}: too many lookups while parsing")
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Nothing to release (kept so the collector's life cycle does not depend on the parser)."""
 
 
-def _parse_one(domain: str, name: str, record: str, bridge: BridgeResolver) -> DmarcFacts | Failure:
+def _parse_one(domain: str, name: str, record: str, resolver: dns.resolver.Resolver) -> DmarcFacts | Failure:
     try:
         parsed: Mapping[str, Any] = checkdmarc.dmarc.parse_dmarc_record(
-            record, domain, resolver=bridge, include_tag_descriptions=False
+            record, domain, resolver=resolver, include_tag_descriptions=False
         )
     except (checkdmarc.dmarc.DMARCError, checkdmarc.dmarc._DMARCWarning) as exc:
         return DmarcFacts(name, (record,), record, False, _sentence(exc), None, (), ())
