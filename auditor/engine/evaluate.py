@@ -45,6 +45,7 @@ _AREA_OF = {
     "dns.mx": "mx",
     "dns.dmarc": "dmarc",
     "dns.tracking": "tracking",
+    "dns.return_path": "return_path",
     "region": "provider",
     "smtp.submission": "smtp",
 }
@@ -102,7 +103,7 @@ class Evaluator:
             "domain": target.name,
             "target": TargetView(
                 target.provider,
-                target.region.value,
+                str(target.region),
                 target.receiving,
                 target.tracking,
                 target.dkim_selectors,
@@ -119,7 +120,7 @@ class Evaluator:
         if smtp is None:
             smtp = Failure(FailureKind.NOT_ATTEMPTED, "no SMTP credentials in the inventory")
         namespace["smtp"] = Unavailable("smtp", smtp.detail) if isinstance(smtp, Failure) else smtp
-        for area in ("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking"):
+        for area in ("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking", "return_path"):
             value = getattr(facts, area)
             namespace[area] = Unavailable(area, value.detail) if isinstance(value, Failure) else value
         return namespace

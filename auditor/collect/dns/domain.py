@@ -16,6 +16,7 @@ from auditor.collect.dns.resolver import CachingResolver
 from auditor.collect.dns.spf import SpfWalker, tree_not_evaluated
 from auditor.engine.catalogue import Catalogue
 from auditor.model.facts import (
+    NO_RETURN_PATH,
     DkimFacts,
     DkimKeyFacts,
     DmarcFacts,
@@ -24,6 +25,7 @@ from auditor.model.facts import (
     FailureKind,
     MxFacts,
     MxHost,
+    ReturnPathFacts,
     SpfFacts,
     SpfTreeFacts,
     TrackingFacts,
@@ -51,12 +53,13 @@ class DnsCollector:
 
     async def collect(self, target: DomainTarget) -> DomainFacts:
         domain = target.name
-        txt_answer, dkim, mx, dmarc, tracking = await asyncio.gather(
+        txt_answer, dkim, mx, dmarc, tracking, return_path = await asyncio.gather(
             self.resolver.resolve(domain, dns.rdatatype.TXT),
             _guarded("dkim", self._dkim(target)),
             _guarded("mx", self._mx(domain)),
             _guarded("dmarc", self._dmarc(domain)),
             _guarded("tracking", self._tracking(target)),
+            _guarded("return_path", self._return_path(target)),
         )
         txt: TxtFacts | Failure
         spf: SpfFacts | Failure
@@ -70,7 +73,7 @@ class DnsCollector:
                 spf_tree = tree_not_evaluated(spf.count)
         else:
             txt = spf = spf_tree = txt_answer.failure()
-        return DomainFacts(domain, txt, spf, spf_tree, dkim, mx, dmarc, tracking)
+        return DomainFacts(domain, txt, spf, spf_tree, dkim, mx, dmarc, tracking, return_path=return_path)
 
     async def _dkim(self, target: DomainTarget) -> DkimFacts | Failure:
         if target.dkim_selectors:
@@ -79,7 +82,7 @@ class DnsCollector:
             )
             return DkimFacts(tuple(keys), "inventory")
         provider = self.catalogue.providers.get(target.provider)
-        candidates = provider.dkim_selectors if provider else []
+        candidates = provider.dkim.discover if provider else []
         keys = await asyncio.gather(*(self._dkim_key(target.name, s, "discovered") for s in candidates))
         found = tuple(k for k in keys if k.found)
         failed = next((k.failure for k in keys if k.failure is not None), None)
@@ -92,11 +95,14 @@ class DnsCollector:
         name = f"{selector}._domainkey.{domain}"
         answer = await self.resolver.resolve(name, dns.rdatatype.TXT)
         cname = answer.cnames[-1] if answer.cnames else None
+        cnames = answer.cnames
         if not answer.definitive:
-            return DkimKeyFacts(selector, name, source, False, cname=cname, failure=answer.failure())
+            return DkimKeyFacts(
+                selector, name, source, False, cname=cname, failure=answer.failure(), cnames=cnames
+            )
         records = tuple(t for t in answer.texts() if looks_like_dkim(t))
         if not records:
-            return DkimKeyFacts(selector, name, source, False, answer.texts(), cname)
+            return DkimKeyFacts(selector, name, source, False, answer.texts(), cname, cnames=cnames)
         if len(records) > 1:
             return DkimKeyFacts(
                 selector,
@@ -106,6 +112,7 @@ class DnsCollector:
                 records,
                 cname,
                 parse_error=f"{len(records)} key records at one selector (ambiguous)",
+                cnames=cnames,
             )
         key = parse_dkim_key(records[0])
         return DkimKeyFacts(
@@ -119,6 +126,7 @@ class DnsCollector:
             key_bits=key.bits,
             revoked=key.revoked,
             parse_error=key.error,
+            cnames=cnames,
         )
 
     async def _mx(self, domain: str) -> MxFacts | Failure:
@@ -171,9 +179,15 @@ class DnsCollector:
         return tuple(t for t in answer.texts() if t.replace(" ", "").upper().startswith("V=DMARC1"))
 
     async def _tracking(self, target: DomainTarget) -> TrackingFacts | Failure:
-        provider = self.catalogue.providers.get(target.provider)
-        prefix = provider.tracking_prefix if provider else "email"
-        name = f"{prefix}.{target.name}"
+        name = target.tracking_host
+        if name is None:
+            provider = self.catalogue.providers.get(target.provider)
+            label = provider.tracking.label if provider and provider.tracking else None
+            if label is None:
+                # No tracking host of the domain is known (none at this provider, or chosen per
+                # account and not named in the inventory): nothing to look up.
+                return TrackingFacts(None, None, False)
+            name = f"{label}.{target.name}"
         answer = await self.resolver.resolve(name, dns.rdatatype.CNAME)
         if answer.ok:
             return TrackingFacts(name, name_text(answer.rdatas[0].target), True)
@@ -182,6 +196,34 @@ class DnsCollector:
         # NODATA for CNAME: the name exists with other records (an A from a proxy or a flattened
         # CNAME); NXDOMAIN: it does not exist at all.
         return TrackingFacts(name, None, answer.status is AnswerStatus.NODATA)
+
+    async def _return_path(self, target: DomainTarget) -> ReturnPathFacts | Failure:
+        """The return-path host: a CNAME to the provider, or MX plus SPF TXT of its own."""
+        provider = self.catalogue.providers.get(target.provider)
+        spec = provider.return_path if provider else None
+        name, source = target.return_path_host, "inventory"
+        if name is None and spec is not None and spec.label is not None:
+            name, source = f"{spec.label}.{target.name}", "catalogue"
+        if name is None:
+            return NO_RETURN_PATH
+        cname_answer = await self.resolver.resolve(name, dns.rdatatype.CNAME)
+        if not cname_answer.definitive:
+            return cname_answer.failure()
+        if cname_answer.ok:
+            # A CNAME cannot share its name with MX or TXT (RFC 1034 §3.6.2): nothing more to ask.
+            return ReturnPathFacts(name, source, name_text(cname_answer.rdatas[0].target), True)
+        mx_answer, txt_answer = await asyncio.gather(
+            self.resolver.resolve(name, dns.rdatatype.MX),
+            self.resolver.resolve(name, dns.rdatatype.TXT),
+        )
+        for answer in (mx_answer, txt_answer):
+            if not answer.definitive:
+                return answer.failure()
+        mx_hosts = tuple(name_text(r.exchange) for r in sorted(mx_answer.rdatas, key=lambda r: r.preference))
+        spf_records = tuple(t for t in txt_answer.texts() if is_spf(t))
+        includes = tuple(i for record in spf_records for i in parse_spf(record).includes)
+        exists = cname_answer.status is AnswerStatus.NODATA
+        return ReturnPathFacts(name, source, None, exists, mx_hosts, spf_records, includes)
 
 
 def _spf_facts(texts: tuple[str, ...]) -> SpfFacts:
