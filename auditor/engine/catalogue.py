@@ -262,6 +262,8 @@ class ProviderRegion:
     title: str
     region: str
     region_label: str
+    regions: tuple[str, ...]
+    """Every region of the provider, in catalogue order."""
     multi_region: bool
     docs: str
     dashboard: str
@@ -271,6 +273,8 @@ class ProviderRegion:
     smtp_hosts: tuple[str, ...]
     smtp_port: int
     smtp_ports: tuple[SubmissionPort, ...]
+    smtp_ports_text: str
+    """The ports to suggest, e.g. `587 (STARTTLS), 2525 (STARTTLS) or 465 (TLS)` (see `_ports_text`)."""
     smtp_login: str
     smtp_username: str | None
     # SPF at the sending domain
@@ -306,18 +310,6 @@ class ProviderRegion:
     ownership_required: bool
     ownership_hint: str | None
     region_tells: tuple[str, ...]
-
-    @property
-    def smtp_ports_text(self) -> str:
-        """The submission ports to suggest, e.g. `587 (STARTTLS), 2525 (STARTTLS) or 465 (TLS)`.
-
-        Port 25 is left out: it is the one most networks block (provider-facts §1.2).
-        """
-        words = [f"{p.port} ({'TLS' if p.tls == 'implicit' else 'STARTTLS'})" for p in self.smtp_ports]
-        words = [w for w, p in zip(words, self.smtp_ports, strict=True) if p.port != 25]
-        if len(words) <= 1:
-            return "".join(words)
-        return ", ".join(words[:-1]) + " or " + words[-1]
 
 
 _TXT_KEY = DkimKind(("*",), "TXT")
@@ -384,6 +376,15 @@ def common_attributes(regions: Iterable[ProviderRegion]) -> dict[str, Any]:
     return out
 
 
+def _ports_text(ports: Iterable[PortSpec]) -> str:
+    """`587 (STARTTLS), 2525 (STARTTLS) or 465 (TLS)`; port 25 is left out, as the port most
+    networks block (provider-facts §1.2)."""
+    words = [f"{p.port} ({'TLS' if p.tls == 'implicit' else 'STARTTLS'})" for p in ports if p.port != 25]
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
 def _substitute(value: str, variables: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), value)
 
@@ -425,6 +426,7 @@ def _view(provider: str, spec: ProviderSpec, region: str) -> ProviderRegion:
         title=spec.title,
         region=region,
         region_label=r.label,
+        regions=tuple(spec.regions),
         multi_region=len(spec.regions) > 1,
         docs=spec.docs,
         dashboard=sub(r.dashboard or spec.dashboard),
@@ -433,6 +435,7 @@ def _view(provider: str, spec: ProviderSpec, region: str) -> ProviderRegion:
         smtp_hosts=tuple(sub(h.host).lower() for h in hosts),
         smtp_port=hosts[0].ports[0].port,
         smtp_ports=tuple(SubmissionPort(p.port, p.tls) for p in hosts[0].ports),
+        smtp_ports_text=_ports_text(hosts[0].ports),
         smtp_login=spec.smtp.login,
         smtp_username=spec.smtp.username,
         spf_include=includes[0] if includes else None,
