@@ -87,7 +87,7 @@ def provider_problem(catalogue: Catalogue, provider: str, region: str) -> tuple[
     if region != AUTO_REGION and region not in spec.regions:
         choices = [repr(r) for r in (*spec.regions, AUTO_REGION)]
         expected = ", ".join(choices[:-1]) + " or " + choices[-1]
-        return "region", f"{region!r} is not a {spec.title} region: expected {expected}"
+        return "region", f"{region!r} is not a region of {spec.title}: expected {expected}"
     return None
 
 
