@@ -177,7 +177,7 @@ def _broken(target: DomainTarget, exc: Exception) -> DomainReport:
     return DomainReport(
         domain=target.name,
         provider=target.provider,
-        region=RegionView(target.region.value, None, None),
+        region=RegionView(str(target.region), None, None),
         readiness=Readiness.COULD_NOT_VERIFY,
         verified=None,
         verification=(),

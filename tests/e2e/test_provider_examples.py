@@ -7,12 +7,19 @@ the planted problems, and its remediation must name the provider's own record to
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
+import dns.rdatatype
 import pytest
 
+from auditor.audit import run_audit
+from auditor.collect.dns.answers import DnsAnswer
+from auditor.collect.dns.zonefiles import ZoneBackend
+from auditor.engine.rules import load_rules
 from auditor.inventory.loader import builtin_catalogue, load_inventory
+from auditor.resources import rules_dir
 from tests.conftest import EXAMPLES
 from tests.e2e.test_audit_dns import audit_json, findings_of, problems_of
 from tests.servers.dns_server import LoopbackDnsServer
@@ -145,3 +152,32 @@ def test_region_comes_from_dns_where_the_provider_shows_it(report: dict[str, Any
 def test_zone_dir_gives_the_same_findings_as_the_dns_server(report: dict[str, Any], tmp_path: Path) -> None:
     _, from_zones = audit_json(tmp_path, str(INVENTORY), "--zone-dir", str(EXAMPLES / "zones"))
     assert findings_of(from_zones) == findings_of(report)
+
+
+class _BrokenFor(ZoneBackend):
+    """Zone answers, except that one name makes the backend itself fail (a bug, not a DNS error)."""
+
+    broken_name = "orbit-games.example"
+
+    async def query(self, name: str, rdtype: dns.rdatatype.RdataType) -> DnsAnswer:
+        if name == self.broken_name:
+            raise RuntimeError("backend bug")
+        return await super().query(name, rdtype)
+
+
+def test_a_domain_that_cannot_be_audited_does_not_stop_the_batch() -> None:
+    """A crash while collecting one SES domain (region eu-west-1) gives that domain an error report."""
+    backend = _BrokenFor.from_directory(EXAMPLES / "zones")
+    targets = load_inventory(INVENTORY)
+    report = asyncio.run(
+        run_audit(targets, backend=backend, rules=load_rules([rules_dir()]), catalogue=builtin_catalogue())
+    )
+    by_domain = {d.domain: d for d in report.domains}
+    broken = by_domain["orbit-games.example"]
+    assert (broken.error, broken.region.declared, broken.readiness.value) == (
+        "RuntimeError",
+        "eu-west-1",
+        "could_not_verify",
+    )
+    assert by_domain["lumen-books.example"].ready
+    assert len(report.domains) == len(targets)
