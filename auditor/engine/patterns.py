@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import lru_cache
 
 RUNTIME_FIELDS = frozenset({"domain", "domain_dashed", "selector"})
 _FIELD = re.compile(r"\{([a-z_]+)\}")
@@ -39,8 +38,8 @@ def has_account_part(value: str) -> bool:
     return bool(_ACCOUNT.search(value))
 
 
-@lru_cache(maxsize=4096)
 def _compile(rendered: str) -> re.Pattern[str]:
+    """The pattern as a regular expression (`re` keeps recently compiled ones itself)."""
     parts = _ACCOUNT.split(rendered.rstrip("."))
     return re.compile("[a-z0-9-]*".join(re.escape(p) for p in parts) + r"\.?", re.IGNORECASE)
 

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from auditor.collect.smtp.plan import plan_probe
+from auditor.collect.smtp.probe import IMPLICIT_TLS_PORTS
 from auditor.engine import patterns
 from auditor.engine.catalogue import CatalogueFile, common_attributes, load_catalogue
 from auditor.engine.derive import derive_region
@@ -383,3 +384,13 @@ def test_command_line_names_are_checked_against_the_catalogue() -> None:
     assert (target.provider, target.region, target.receiving) == ("resend", "sa-east-1", False)
     with pytest.raises(InputError, match="--region: 'mars' is not a region of Resend"):
         targets_from_names(["x.example.com"], provider="resend", region="mars")
+
+
+def test_the_probe_uses_the_tls_mode_the_catalogue_documents_for_every_port() -> None:
+    """The probe picks TLS from the port (465/2465 implicit, others STARTTLS); the catalogue agrees."""
+    for provider, spec in CATALOGUE.providers.items():
+        hosts = [*spec.smtp.hosts, *(h for r in spec.regions.values() for h in (r.smtp_hosts or []))]
+        for host in hosts:
+            for port in host.ports:
+                expected = "implicit" if port.port in IMPLICIT_TLS_PORTS else "starttls"
+                assert port.tls == expected, (provider, host.host, port.port)
