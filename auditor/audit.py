@@ -33,7 +33,7 @@ from auditor.engine.rules import RuleSet
 from auditor.model.account import AccountFacts
 from auditor.model.facts import DomainFacts, Failure, FailureKind
 from auditor.model.findings import Finding, Severity, Status
-from auditor.model.inventory import DomainTarget, Region, SecretRef
+from auditor.model.inventory import DomainTarget, SecretRef
 from auditor.model.report import (
     AuditReport,
     DomainReport,
@@ -249,7 +249,7 @@ async def _ask_account(target: DomainTarget, accounts: AccountSource) -> Account
         return None
     if isinstance(accounts, Failure):
         return accounts
-    hint = None if target.region is Region.AUTO else target.region.value
+    hint = None if str(target.region) == "auto" else str(target.region)
     return await accounts.fetch(target.name, hint)
 
 
@@ -296,7 +296,7 @@ def _broken(target: DomainTarget, exc: Exception) -> DomainReport:
     return DomainReport(
         domain=target.name,
         provider=target.provider,
-        region=RegionView(target.region.value, None, None),
+        region=RegionView(str(target.region), None, None),
         readiness=Readiness.COULD_NOT_VERIFY,
         verified=None,
         verification=(),

@@ -48,6 +48,7 @@ _AREA_OF = {
     "dns.mx": "mx",
     "dns.dmarc": "dmarc",
     "dns.tracking": "tracking",
+    "dns.return_path": "return_path",
     "region": "provider",
     "smtp.submission": "smtp",
     "account": "account",
@@ -123,7 +124,7 @@ class Evaluator:
             "domain": target.name,
             "target": TargetView(
                 target.provider,
-                target.region.value,
+                str(target.region),
                 target.receiving,
                 target.tracking,
                 target.dkim_selectors,
@@ -143,7 +144,7 @@ class Evaluator:
             smtp = Failure(FailureKind.NOT_ATTEMPTED, "no SMTP credentials in the inventory")
         namespace["smtp"] = Unavailable("smtp", smtp.detail) if isinstance(smtp, Failure) else smtp
         namespace["account"] = self._account(facts, region)
-        for area in ("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking"):
+        for area in ("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking", "return_path"):
             value = getattr(facts, area)
             namespace[area] = Unavailable(area, value.detail) if isinstance(value, Failure) else value
         spf_check = facts.spf_check

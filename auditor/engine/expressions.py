@@ -20,13 +20,15 @@ from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from auditor.engine.account_compare import AccountView
-from auditor.engine.catalogue import ProviderRegion
+from auditor.engine.catalogue import ProviderRegion, common_attributes
 from auditor.engine.compiler import ClosureCompiler
+from auditor.engine.provider_helpers import PROVIDER_HELPERS
 from auditor.model.facts import (
     DkimFacts,
     DkimKeyFacts,
     DmarcFacts,
     MxFacts,
+    ReturnPathFacts,
     SpfFacts,
     SpfTreeFacts,
     TrackingFacts,
@@ -75,24 +77,25 @@ class Unavailable:
 class RegionlessProvider:
     """The provider when its region is unknown: region-independent facts only.
 
-    `title` and the SPF include are the same in every region (Mailgun documents include:mailgun.org
-    for both), so SPF rules still work; asking for MX hosts or the tracking target raises
-    `FactUnavailable`, which makes region-specific rules `unknown`.
+    Whatever the catalogue says identically for every region is available (the title, the DKIM
+    selectors, Mailgun's include:mailgun.org, documented for both regions); `spf_includes` is the
+    union of every region's. Asking for a region-specific value (MX hosts, tracking target)
+    raises `FactUnavailable`, which makes region-specific rules `unknown`.
     """
 
-    __slots__ = ("_detail", "name", "spf_include", "spf_includes", "title", "tracking_prefix")
+    __slots__ = ("_detail", "_values")
 
     def __init__(self, regions: list[ProviderRegion], detail: str) -> None:
-        first = regions[0]
-        self.name = first.name
-        self.title = first.title
-        self.tracking_prefix = first.tracking_prefix
-        self.spf_include = first.spf_include
-        self.spf_includes = tuple(dict.fromkeys(i for r in regions for i in r.spf_includes))
+        self._values = common_attributes(regions)
         self._detail = detail
 
     def __getattr__(self, name: str) -> Any:
-        raise FactUnavailable("region", self._detail)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._values[name]
+        except KeyError:
+            raise FactUnavailable("region", self._detail) from None
 
 
 def unavailable(value: object) -> FactUnavailable | None:
@@ -139,6 +142,7 @@ ROOTS: dict[str, type | None] = {
     "mx": MxFacts,
     "dmarc": DmarcFacts,
     "tracking": TrackingFacts,
+    "return_path": ReturnPathFacts,
     "smtp": SmtpProbeFacts,
     "smtp_plan": SmtpPlan,
     "account": AccountView,
@@ -165,6 +169,7 @@ HELPERS: dict[str, Callable[..., Any]] = {
     "spf_with_include": with_include,
     "spf_merged": merge_records,
     "dkim_placeholder": _dkim_placeholder,
+    **PROVIDER_HELPERS,
 }
 
 

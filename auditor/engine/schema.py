@@ -17,6 +17,7 @@ FACT_AREAS = (
     "dns.mx",
     "dns.dmarc",
     "dns.tracking",
+    "dns.return_path",
     "region",
     "smtp.submission",
     "account",
@@ -71,7 +72,9 @@ class RuleSpec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
     title: str = Field(min_length=5, max_length=100)
     severity: Literal["critical", "error", "warning", "info"]
-    category: Literal["spf", "dkim", "dmarc", "mx", "tracking", "region", "dns", "smtp", "account"]
+    category: Literal[
+        "spf", "dkim", "dmarc", "mx", "tracking", "return_path", "region", "dns", "smtp", "account"
+    ]
     scope: Literal["domain", "dkim_selector"] = "domain"
     applies_to: AppliesTo = Field(default_factory=AppliesTo)
     requires: list[Literal[FACT_AREAS]] = Field(default_factory=list)  # type: ignore[valid-type]
@@ -83,7 +86,7 @@ class RuleSpec(_Strict):
     evidence: dict[str, str] = Field(default_factory=dict)
     remediation: RemediationSpec
     references: list[ReferenceSpec] = Field(min_length=1)
-    verifies: Literal["spf", "dkim", "mx", "tracking"] | None = Field(
+    verifies: Literal["spf", "dkim", "mx", "tracking", "return_path", "ownership", "dmarc"] | None = Field(
         default=None,
         description="The provider-checked record this rule is part of (verification status).",
     )

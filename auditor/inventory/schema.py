@@ -17,6 +17,10 @@ class _Strict(BaseModel):
 
 
 SecretText = Annotated[str, StringConstraints(min_length=5)]
+# Provider and region names are checked against the provider catalogue by the loader (the
+# catalogue, not this schema, says which exist), so here they are only well-formed words.
+ProviderName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
+RegionName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]*$")]
 
 
 class SmtpSpec(_Strict):
@@ -43,11 +47,15 @@ class DomainSpec(_Strict):
     """One `domains:` entry. Fields left out come from `defaults:`."""
 
     name: str
-    provider: Literal["mailgun"] | None = None
-    region: Literal["us", "eu", "auto"] | None = None
+    provider: ProviderName | None = None
+    region: RegionName | None = None
     dkim_selectors: list[str] | None = None
     receiving: bool | None = None
     tracking: bool | None = None
+    return_path_host: str | None = None
+    """The return-path / bounce host, relative to the domain (`em1234`) or in full."""
+    tracking_host: str | None = None
+    """The click-tracking host, relative to the domain (`links`) or in full."""
     smtp: SmtpSpec | None = None
     labels: dict[str, str] | None = None
 
@@ -55,6 +63,15 @@ class DomainSpec(_Strict):
     @classmethod
     def _valid_name(cls, value: str) -> str:
         return normalise_domain(value)
+
+    @field_validator("return_path_host", "tracking_host")
+    @classmethod
+    def _valid_host(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # Checked as a name here; the loader places it under the domain.
+        normalise_domain(value if "." in value.strip(".") else f"{value}.example")
+        return value.strip().strip(".").lower()
 
     @field_validator("dkim_selectors")
     @classmethod
@@ -65,11 +82,13 @@ class DomainSpec(_Strict):
 class DefaultsSpec(_Strict):
     """Values every domain inherits unless it sets its own."""
 
-    provider: Literal["mailgun"] = "mailgun"
-    region: Literal["us", "eu", "auto"] = "auto"
+    provider: ProviderName = "mailgun"
+    region: RegionName = "auto"
     dkim_selectors: list[str] = Field(default_factory=list)
-    receiving: bool = True
-    tracking: bool = True
+    receiving: bool | None = None
+    """None: what the provider does (Mailgun, Google, Microsoft 365 and Zoho receive mail)."""
+    tracking: bool | None = None
+    """None: what the provider does (Mailgun's `email.<domain>` tracking CNAME)."""
     labels: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("dkim_selectors")

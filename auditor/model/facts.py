@@ -96,6 +96,7 @@ class DkimKeyFacts:
     found: bool
     records: tuple[str, ...] = ()
     cname: str | None = None
+    """The last alias followed to reach the key (the end of the CNAME chain)."""
     key_type: str | None = None
     key_bits: int | None = None
     revoked: bool = False
@@ -109,6 +110,9 @@ class DkimKeyFacts:
     """`t=y`: the domain is testing DKIM; receivers must not treat mail differently (§3.6.1)."""
     strict: bool = False
     """`t=s`: the signing domain must equal the `i=` domain exactly (no subdomains)."""
+    cnames: tuple[str, ...] = ()
+    """Every alias followed, in order: `cnames[0]` is the record the domain itself publishes
+    (what a provider's CNAME delegation is checked against)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +162,42 @@ class DmarcFacts:
 
 @dataclass(frozen=True, slots=True)
 class TrackingFacts:
-    """The click/open tracking host (`email.<domain>` for Mailgun) and where it points."""
+    """The click/open tracking host (`email.<domain>` for Mailgun) and where it points.
 
-    name: str
+    `name` is None when neither the inventory nor the provider names a tracking host (SendGrid's
+    `url<NNNN>` label is chosen per account); nothing was looked up then.
+    """
+
+    name: str | None
     cname: str | None
     exists: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnPathFacts:
+    """The domain's own return-path (bounce, custom MAIL FROM) host and what it publishes.
+
+    Providers that put SPF on a subdomain use one: Postmark `pm-bounces.<d>` and SendGrid
+    `em<NNNN>.<d>` (CNAME to the provider), SES custom MAIL FROM and Resend `send.<d>` (MX and SPF
+    TXT). `name` is None when neither the inventory nor the provider names the host; `source` says
+    which did (`inventory`, `catalogue` or `none`).
+    """
+
+    name: str | None
+    source: str
+    cname: str | None = None
+    exists: bool = False
+    mx_hosts: tuple[str, ...] = ()
+    spf_records: tuple[str, ...] = ()
+    spf_includes: tuple[str, ...] = ()
+
+    @property
+    def spf_record(self) -> str | None:
+        """The one SPF record, or None when there are none or several."""
+        return self.spf_records[0] if len(self.spf_records) == 1 else None
+
+
+NO_RETURN_PATH = ReturnPathFacts(None, "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,3 +221,5 @@ class DomainFacts:
     """The provider account's answer about the domain; None when no API key was given."""
     account_txt: tuple[tuple[str, tuple[str, ...] | Failure], ...] = ()
     """TXT answers for names the account expects records at that the DNS areas do not cover."""
+    return_path: ReturnPathFacts | Failure = NO_RETURN_PATH
+    """The return-path host; `NO_RETURN_PATH` when the provider uses none of the domain's."""

@@ -7,7 +7,11 @@ from enum import StrEnum
 
 
 class Region(StrEnum):
-    """A provider region as the inventory declares it; `auto` means detect it from DNS."""
+    """Mailgun's two regions and `auto` (detect the region from DNS).
+
+    Other providers name their own regions and data centres in the catalogue (`eu-west-1`,
+    `global`, ...): a `DomainTarget.region` is any of those names or `auto`, as plain text.
+    """
 
     US = "us"
     EU = "eu"
@@ -58,11 +62,16 @@ class DomainTarget:
 
     name: str
     provider: str = "mailgun"
-    region: Region = Region.AUTO
+    region: str = Region.AUTO
+    """A region name from the provider catalogue, or `auto`."""
     dkim_selectors: tuple[str, ...] = ()
     receiving: bool = True
     tracking: bool = True
     smtp: SmtpSettings | None = None
+    return_path_host: str | None = None
+    """The return-path / bounce host (`em1234.<domain>`), when the inventory names it."""
+    tracking_host: str | None = None
+    """The click-tracking host (`links.<domain>`), when the inventory names it."""
     labels: tuple[tuple[str, str], ...] = ()
     origin: str | None = field(default=None, compare=False)
     """Where the target was declared (`inventory.yaml:12`), for error messages and reports."""

@@ -82,6 +82,37 @@ CASES: dict[str, Case] = {
         "inv.yaml:3: domains[0].region: ",
         contains="'us', 'eu' or 'auto'",
     ),
+    "yaml-unknown-provider": Case(
+        {"inv.yaml": "domains:\n  - name: a.example.com\n    provider: sendgird\n"},
+        ["inv.yaml"],
+        "inv.yaml:3: domains[0].provider: unknown provider 'sendgird' (known: amazon-ses, brevo, ",
+        contains="sendgrid",
+    ),
+    "yaml-unknown-provider-in-defaults": Case(
+        {"inv.yaml": "defaults:\n  provider: sparkpots\ndomains:\n  - name: a.example.com\n"},
+        ["inv.yaml"],
+        "inv.yaml:2: defaults.provider: unknown provider 'sparkpots'",
+    ),
+    "yaml-region-of-another-provider": Case(
+        {"inv.yaml": "domains:\n  - name: a.example.com\n    provider: amazon-ses\n    region: eu\n"},
+        ["inv.yaml"],
+        "inv.yaml:4: domains[0].region: 'eu' is not a region of Amazon SES: expected 'us-east-1', ",
+        contains="'eu-west-1'",
+    ),
+    "yaml-default-region-wrong-for-domain-provider": Case(
+        {
+            "inv.yaml": "defaults:\n  region: us\ndomains:\n  - name: a.example.com\n    provider: zoho\n"
+            "  - name: b.example.com\n    provider: resend\n"
+        },
+        ["inv.yaml"],
+        "inv.yaml:2: defaults.region: 'us' is not a region of Resend: expected 'us-east-1', ",
+    ),
+    "csv-unknown-region": Case(
+        {"inv.csv": "name,provider,region\na.example.com,zoho,eu\nb.example.com,zoho,uk\n"},
+        ["inv.csv"],
+        "inv.csv:3: region: 'uk' is not a region of Zoho Mail: expected 'us', 'eu', 'in', 'au', 'jp' or "
+        "'auto'",
+    ),
     "yaml-invalid-domain-empty-label": Case(
         {"inv.yaml": "domains:\n  - name: a.example.com\n  - name: bad..name\n"},
         ["inv.yaml"],

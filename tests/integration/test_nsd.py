@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from auditor.cli.app import app
 from tests.conftest import EXAMPLES
 from tests.e2e.test_audit_dns import EXPECTED_PROBLEMS, findings_of, problems_of
+from tests.e2e.test_provider_examples import EXAMPLES_BY_PROVIDER
 
 NSD = shutil.which("nsd") or ("/usr/sbin/nsd" if Path("/usr/sbin/nsd").exists() else None)
 
@@ -114,4 +115,21 @@ def test_example_through_nsd_matches_zone_files(tmp_path: Path, nsd_address: str
     _, from_zones = _audit(tmp_path, "zones.json", "--zone-dir", str(EXAMPLES / "zones"))
     assert code == 1
     assert problems_of(over_nsd) == EXPECTED_PROBLEMS
+    assert findings_of(over_nsd) == findings_of(from_zones)
+
+
+def test_provider_examples_through_nsd_match_zone_files(tmp_path: Path, nsd_address: str) -> None:
+    """The twelve providers' examples (examples/providers.yaml) give the same findings via NSD."""
+    inventory = str(EXAMPLES / "providers.yaml")
+
+    def audit(name: str, *args: str) -> dict:
+        out = tmp_path / name
+        runner.invoke(app, ["audit", inventory, *args, "--format", "json", "--output", str(out), "-q"])
+        return json.loads(out.read_text())
+
+    over_nsd = audit("nsd.json", "--nameserver", nsd_address)
+    from_zones = audit("zones.json", "--zone-dir", str(EXAMPLES / "zones"))
+    expected = {bad: planted for _, bad, planted in EXAMPLES_BY_PROVIDER.values()}
+    expected |= {good: set() for good, _, _ in EXAMPLES_BY_PROVIDER.values()}
+    assert problems_of(over_nsd) == expected
     assert findings_of(over_nsd) == findings_of(from_zones)

@@ -8,6 +8,9 @@ Every fact area left out of a case is healthy for a correct Mailgun US domain `m
 * MX is `mxa.mailgun.org` and `mxb.mailgun.org` (preference 10), both resolving;
 * DMARC `v=DMARC1; p=quarantine` is published and valid;
 * `email.mg.example.com` is a CNAME to `mailgun.org`;
+* the return-path host is what the collector would look up with no records found: the
+  inventory's `return_path_host`, else the provider's default label (Postmark `pm-bounces`,
+  Resend `send`), else none (`NO_RETURN_PATH`, as for Mailgun);
 * when the target has SMTP credentials (`target: {smtp: {...}}`), the submission probe logged in
   to `smtp.mailgun.org:587` with STARTTLS (a verified certificate, AUTH PLAIN), and the plan used
   the region's host without correcting anything. Without SMTP credentials there are no SMTP facts
@@ -15,7 +18,11 @@ Every fact area left out of a case is healthy for a correct Mailgun US domain `m
 
 An area given as a mapping overrides fields of that default (dataclass field names), with a few
 derivations the collector would also make (SPF facts parsed from the TXT records and vice versa,
-DKIM key fields cleared for a key that is not found, ...). `{failure: servfail}` (any
+DKIM key fields cleared for a key that is not found, a key's `cnames` chain from its `cname`,
+the return path's SPF includes from its SPF records, ...).
+
+The target is Mailgun US unless the case says otherwise; `receiving` and `tracking` default to
+the provider's catalogue defaults, as in the inventory loader. `{failure: servfail}` (any
 `FailureKind` value, optionally with `detail`) makes the area a `Failure`. A failed TXT lookup
 also fails SPF and the SPF tree unless they are given, as in the collector.
 
@@ -35,12 +42,16 @@ valid]}` mappings. `account_txt:` maps extra names to TXT values, as the audit f
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from auditor.collect.dns.spf import tree_not_evaluated
 from auditor.collect.smtp.probe import username_domain
+from auditor.engine.catalogue import Catalogue
+from auditor.inventory.loader import builtin_catalogue
 from auditor.model.account import AccountFacts, ExpectedRecord
 from auditor.model.facts import (
+    NO_RETURN_PATH,
     DkimFacts,
     DkimKeyFacts,
     DmarcFacts,
@@ -49,13 +60,14 @@ from auditor.model.facts import (
     FailureKind,
     MxFacts,
     MxHost,
+    ReturnPathFacts,
     SpfFacts,
     SpfNode,
     SpfTreeFacts,
     TrackingFacts,
     TxtFacts,
 )
-from auditor.model.inventory import DomainTarget, Region, SecretRef, SmtpSettings
+from auditor.model.inventory import DomainTarget, SecretRef, SmtpSettings
 from auditor.model.smtp import (
     CredentialShape,
     SmtpOutcome,
@@ -124,13 +136,31 @@ SMTP_FAILURES: dict[SmtpOutcome, tuple[SmtpStepName | None, str]] = {
 }
 
 AREAS = (
-    *("txt", "spf", "spf_tree", "spf_check", "dkim", "mx", "dmarc", "tracking"),
+    *("txt", "spf", "spf_tree", "spf_check", "dkim", "mx", "dmarc", "tracking", "return_path"),
     *("smtp", "smtp_plan", "account", "account_txt"),
 )
-TARGET_KEYS = frozenset({"name", "provider", "region", "receiving", "tracking", "dkim_selectors", "smtp"})
+TARGET_KEYS = frozenset(
+    {
+        "name",
+        "provider",
+        "region",
+        "receiving",
+        "tracking",
+        "dkim_selectors",
+        "smtp",
+        "return_path_host",
+        "tracking_host",
+    }
+)
 SMTP_TARGET_KEYS = frozenset({"username", "password", "from", "recipient", "host", "port", "tls_name"})
 Spec = Mapping[str, Any] | None
 _DEFAULT: Any = object()  # "not given" where None (YAML null) is a meaningful value
+
+
+@cache
+def _catalogue() -> Catalogue:
+    """The built-in catalogue, loaded once for all cases."""
+    return builtin_catalogue()
 
 
 def build_target(spec: Spec = None) -> DomainTarget:
@@ -140,16 +170,31 @@ def build_target(spec: Spec = None) -> DomainTarget:
     if unknown:
         raise ValueError(f"unknown target key(s): {sorted(unknown)}")
     name = spec.get("name", DOMAIN)
+    provider = spec.get("provider", "mailgun")
+    views = _catalogue().provider_regions(provider)
+    if not views:
+        raise ValueError(f"unknown provider {provider!r}")
+    region = spec.get("region", "us" if provider == "mailgun" else "auto")
+    if region != "auto" and region not in views[0].regions:
+        raise ValueError(f"unknown region {region!r} of {provider}")
     return DomainTarget(
         name=name,
-        provider=spec.get("provider", "mailgun"),
-        region=Region(spec.get("region", "us")),
+        provider=provider,
+        region=region,
         dkim_selectors=tuple(spec.get("dkim_selectors", ())),
-        receiving=spec.get("receiving", True),
-        tracking=spec.get("tracking", True),
+        receiving=spec.get("receiving", views[0].receiving_default),
+        tracking=spec.get("tracking", views[0].tracking_default),
         smtp=_smtp_settings(spec.get("smtp"), name),
+        return_path_host=_under(spec.get("return_path_host"), name),
+        tracking_host=_under(spec.get("tracking_host"), name),
         origin="tests/rules/cases",
     )
+
+
+def _under(host: str | None, domain: str) -> str | None:
+    if host is None or host == domain or host.endswith("." + domain):
+        return host
+    return f"{host}.{domain}"
 
 
 def _smtp_settings(given: Any, domain: str) -> SmtpSettings | None:
@@ -194,7 +239,8 @@ def build_facts(spec: Spec = None, target: DomainTarget | None = None) -> Domain
         dkim=_dkim(spec.get("dkim"), target),
         mx=_mx(spec.get("mx"), domain),
         dmarc=_dmarc(spec.get("dmarc"), domain),
-        tracking=_tracking(spec.get("tracking"), domain),
+        tracking=_tracking(spec.get("tracking"), target),
+        return_path=_return_path(spec.get("return_path", _DEFAULT), target),
         smtp=smtp,
         smtp_plan=_smtp_plan(spec.get("smtp_plan", _DEFAULT), smtp, target),
         spf_check=_spf_check(spec.get("spf_check"), spf, domain),
@@ -316,6 +362,8 @@ def _dkim_key(given: Mapping[str, Any], domain: str, source: str) -> DkimKeyFact
         fields.setdefault("found", False)
     found = fields.pop("found", True)
     key_source = fields.pop("source", source)
+    if "cnames" not in fields and fields.get("cname"):
+        fields["cnames"] = (fields["cname"],)
     healthy: dict[str, Any] = {"records": (HEALTHY_DKIM_RECORD,), "key_type": "rsa", "key_bits": 2048}
     if not found:
         healthy = {"records": (), "key_type": None, "key_bits": None}
@@ -367,14 +415,46 @@ def _dmarc(given: Any, domain: str) -> DmarcFacts | Failure:
     return DmarcFacts(records=records, **derived)
 
 
-def _tracking(given: Any, domain: str) -> TrackingFacts | Failure:
-    name = f"email.{domain}"
+def _tracking(given: Any, target: DomainTarget) -> TrackingFacts | Failure:
+    domain = target.name
+    label = _catalogue().provider_regions(target.provider)[0].tracking_prefix
+    name = target.tracking_host or (f"{label}.{domain}" if label else None)
     if _is_failure(given):
         return failure(given, f"CNAME {name}")
     fields = dict(given or {})
+    name = fields.pop("name", name)
+    if name is None:
+        return TrackingFacts(None, None, False)
     cname = fields.pop("cname", "mailgun.org")
     exists = fields.pop("exists", cname is not None)
-    return TrackingFacts(name=fields.pop("name", name), cname=cname, exists=exists, **fields)
+    return TrackingFacts(name=name, cname=cname, exists=exists, **fields)
+
+
+def _return_path(given: Any, target: DomainTarget) -> ReturnPathFacts | Failure:
+    """What the collector would find at the return-path host; `{}` means "nothing published"."""
+    label = _catalogue().provider_regions(target.provider)[0].return_path_label
+    name, source = target.return_path_host, "inventory"
+    if name is None and label is not None:
+        name, source = f"{label}.{target.name}", "catalogue"
+    if _is_failure(given):
+        return failure(given, f"return path of {target.name}")
+    if given is _DEFAULT or given is None:
+        return ReturnPathFacts(name, source) if name else NO_RETURN_PATH
+    fields = _tuples(given)
+    name = fields.pop("name", name)
+    if name is None:
+        raise ValueError("return_path: no host known; give target return_path_host or a name")
+    records = fields.pop("spf_records", ())
+    includes = fields.pop(
+        "spf_includes", tuple(i for r in records if is_spf(r) for i in parse_spf(r).includes)
+    )
+    mx_hosts = fields.pop("mx_hosts", ())
+    cname = fields.pop("cname", None)
+    exists = fields.pop("exists", bool(cname or mx_hosts or records))
+    source = fields.pop("source", source)
+    if fields:
+        raise ValueError(f"return_path: unknown field(s) {sorted(fields)}")
+    return ReturnPathFacts(name, source, cname, exists, mx_hosts, tuple(records), includes)
 
 
 def _smtp(given: Any, target: DomainTarget) -> SmtpProbeFacts | Failure | None:
@@ -444,7 +524,7 @@ def _smtp_plan(given: Any, smtp: SmtpProbeFacts | Failure | None, target: Domain
         "host": host,
         "port": smtp.port if isinstance(smtp, SmtpProbeFacts) else 587,
         "server_hostname": (target.smtp.tls_name if target.smtp else None) or host,
-        "region": None if target.region is Region.AUTO else target.region.value,
+        "region": None if target.region == "auto" else str(target.region),
         "corrected": False,
     }
     defaults.update(fields)
@@ -479,7 +559,7 @@ def _account(given: Any, target: DomainTarget) -> AccountFacts | Failure | None:
     if _is_failure(given):
         return failure(given, f"account API for {target.name}")
     fields = dict(given)
-    region = "eu" if target.region is Region.EU else "us"
+    region = "eu" if str(target.region) == "eu" else "us"
     domain = target.name
     healthy = [
         {"type": "TXT", "name": domain, "value": HEALTHY_SPF},

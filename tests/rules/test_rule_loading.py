@@ -7,6 +7,7 @@ and loaded after the built-in rules, exactly as `--rules DIR` and `sendready rul
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -208,3 +209,12 @@ def test_built_in_rules_validate_against_the_committed_schema() -> None:
     schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
     for path in sorted(rules_dir().glob("*.yaml")):
         jsonschema.validate(yaml.safe_load(path.read_text(encoding="utf-8")), schema)
+
+
+def test_docs_rule_index_lists_every_built_in_rule() -> None:
+    """docs/rules.md has a row for each rule (id and name), and no row for a rule that is gone."""
+    text = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    index = text[text.index("## Rule index") :]
+    rows = dict(re.findall(r"^\| ([A-Z]+[0-9]{3}) \| `([a-z0-9-]+)` \|", index, flags=re.MULTILINE))
+    rules = {r.id: r.spec.name for r in load_rules([rules_dir()]).rules}
+    assert rows == rules

@@ -18,6 +18,7 @@ from auditor.collect.dns.spf import SpfWalker, tree_not_evaluated
 from auditor.collect.dns.spf_check import check_spf
 from auditor.engine.catalogue import Catalogue
 from auditor.model.facts import (
+    NO_RETURN_PATH,
     DkimFacts,
     DkimKeyFacts,
     DmarcFacts,
@@ -26,6 +27,7 @@ from auditor.model.facts import (
     FailureKind,
     MxFacts,
     MxHost,
+    ReturnPathFacts,
     SpfFacts,
     SpfTreeFacts,
     TrackingFacts,
@@ -69,12 +71,13 @@ class DnsCollector:
     async def collect(self, target: DomainTarget, hints: CollectHints | None = None) -> DomainFacts:
         domain = target.name
         hints = hints or CollectHints()
-        txt_answer, dkim, mx, dmarc, tracking = await asyncio.gather(
+        txt_answer, dkim, mx, dmarc, tracking, return_path = await asyncio.gather(
             self.resolver.resolve(domain, dns.rdatatype.TXT),
             _guarded("dkim", self._dkim(target, hints.dkim_selectors)),
             _guarded("mx", self._mx(domain)),
             _guarded("dmarc", self._dmarc(domain)),
             _guarded("tracking", self._tracking(target, hints.tracking_prefix)),
+            _guarded("return_path", self._return_path(target)),
         )
         txt: TxtFacts | Failure
         spf: SpfFacts | Failure
@@ -86,20 +89,40 @@ class DnsCollector:
             if spf.record is not None:
                 spf_tree, spf_check = await asyncio.gather(
                     _guarded("spf", self.spf_walker.walk(domain, parse_spf(spf.record))),
-                    _guarded("spf check", self._spf_check(target)),
+                    _guarded("spf check", self._spf_check(target, spf.includes)),
                 )
             else:
                 spf_tree = tree_not_evaluated(spf.count)
         else:
             txt = spf = spf_tree = txt_answer.failure()
-        return DomainFacts(domain, txt, spf, spf_tree, dkim, mx, dmarc, tracking, spf_check=spf_check)
+        return DomainFacts(
+            domain,
+            txt,
+            spf,
+            spf_tree,
+            dkim,
+            mx,
+            dmarc,
+            tracking,
+            return_path=return_path,
+            spf_check=spf_check,
+        )
 
-    async def _spf_check(self, target: DomainTarget) -> SpfCheck | Failure:
-        """check_host() for an address the provider sends from, read from its own SPF."""
-        regions = self.catalogue.provider_regions(target.provider)
-        if not regions:
-            return Failure(FailureKind.NOT_ATTEMPTED, f"no SPF include known for {target.provider}")
-        include = regions[0].spf_include
+    async def _spf_check(self, target: DomainTarget, published: tuple[str, ...]) -> SpfCheck | Failure:
+        """check_host() for an address the provider sends from, read from its own SPF.
+
+        Which of the provider's includes (they differ per region or data centre, e.g. Zoho's) to
+        take the address from: one the domain publishes, else the declared region's, else the
+        first. The region is not known yet here (DNS reveals it), so this stays a guess only when
+        the domain publishes none of them, and then any of the provider's addresses must fail.
+        """
+        regions = [r for r in self.catalogue.provider_regions(target.provider) if r.spf_required]
+        includes = list(dict.fromkeys(i.lower() for r in regions for i in r.spf_includes))
+        declared = next((r.spf_include for r in regions if r.region == str(target.region)), None)
+        include = next((i for i in includes if i in {p.lower() for p in published}), None)
+        include = include or declared or (includes[0] if includes else None)
+        if include is None:
+            return Failure(FailureKind.NOT_ATTEMPTED, f"{target.provider} needs no SPF include at the domain")
         ip = await provider_sample_ip(self.resolver, include)
         if ip is None:
             return Failure(FailureKind.NOT_ATTEMPTED, f"the SPF records of {include} list no sending address")
@@ -113,9 +136,11 @@ class DnsCollector:
             keys = await asyncio.gather(*(self._dkim_key(target.name, s, source) for s in named))
             return DkimFacts(tuple(keys), source)
         provider = self.catalogue.providers.get(target.provider)
-        candidates = provider.dkim_selectors if provider else []
+        candidates = provider.dkim.discover if provider else []
         keys = await asyncio.gather(*(self._dkim_key(target.name, s, "discovered") for s in candidates))
-        found = tuple(k for k in keys if k.found)
+        # A selector with a key, or with a CNAME that leads nowhere (something is published there
+        # and is broken: a target with the zone appended twice, a provider key not enabled yet).
+        found = tuple(k for k in keys if k.found or k.cnames)
         failed = next((k.failure for k in keys if k.failure is not None), None)
         if not found and failed is not None:
             # Some selectors could not be checked: "none found" would be a guess.
@@ -131,11 +156,14 @@ class DnsCollector:
         name = f"{selector}._domainkey.{domain}"
         answer = await self.resolver.resolve(name, dns.rdatatype.TXT)
         cname = answer.cnames[-1] if answer.cnames else None
+        cnames = answer.cnames
         if not answer.definitive:
-            return DkimKeyFacts(selector, name, source, False, cname=cname, failure=answer.failure())
+            return DkimKeyFacts(
+                selector, name, source, False, cname=cname, failure=answer.failure(), cnames=cnames
+            )
         records = tuple(t for t in answer.texts() if looks_like_dkim(t))
         if not records:
-            return DkimKeyFacts(selector, name, source, False, answer.texts(), cname)
+            return DkimKeyFacts(selector, name, source, False, answer.texts(), cname, cnames=cnames)
         if len(records) > 1:
             return DkimKeyFacts(
                 selector,
@@ -145,6 +173,7 @@ class DnsCollector:
                 records,
                 cname,
                 parse_error=f"{len(records)} key records at one selector (ambiguous)",
+                cnames=cnames,
             )
         key = parse_dkim_key(records[0])
         return DkimKeyFacts(
@@ -162,6 +191,7 @@ class DnsCollector:
             service_types=key.service_types,
             testing=key.testing,
             strict=key.strict,
+            cnames=cnames,
         )
 
     async def _mx(self, domain: str) -> MxFacts | Failure:
@@ -213,11 +243,18 @@ class DnsCollector:
         # RFC 7489 §6.6.3: records not starting with v=DMARC1 are ignored.
         return tuple(t for t in answer.texts() if t.replace(" ", "").upper().startswith("V=DMARC1"))
 
-    async def _tracking(self, target: DomainTarget, prefix: str | None) -> TrackingFacts | Failure:
-        if prefix is None:
+    async def _tracking(self, target: DomainTarget, prefix: str | None = None) -> TrackingFacts | Failure:
+        name = target.tracking_host
+        if name is None and prefix is not None:
+            name = f"{prefix}.{target.name}"  # the account's own tracking prefix (web_prefix)
+        if name is None:
             provider = self.catalogue.providers.get(target.provider)
-            prefix = provider.tracking_prefix if provider else "email"
-        name = f"{prefix}.{target.name}"
+            label = provider.tracking.label if provider and provider.tracking else None
+            if label is None:
+                # No tracking host of the domain is known (none at this provider, or chosen per
+                # account and not named in the inventory): nothing to look up.
+                return TrackingFacts(None, None, False)
+            name = f"{label}.{target.name}"
         answer = await self.resolver.resolve(name, dns.rdatatype.CNAME)
         if answer.ok:
             return TrackingFacts(name, name_text(answer.rdatas[0].target), True)
@@ -226,6 +263,34 @@ class DnsCollector:
         # NODATA for CNAME: the name exists with other records (an A from a proxy or a flattened
         # CNAME); NXDOMAIN: it does not exist at all.
         return TrackingFacts(name, None, answer.status is AnswerStatus.NODATA)
+
+    async def _return_path(self, target: DomainTarget) -> ReturnPathFacts | Failure:
+        """The return-path host: a CNAME to the provider, or MX plus SPF TXT of its own."""
+        provider = self.catalogue.providers.get(target.provider)
+        spec = provider.return_path if provider else None
+        name, source = target.return_path_host, "inventory"
+        if name is None and spec is not None and spec.label is not None:
+            name, source = f"{spec.label}.{target.name}", "catalogue"
+        if name is None:
+            return NO_RETURN_PATH
+        cname_answer = await self.resolver.resolve(name, dns.rdatatype.CNAME)
+        if not cname_answer.definitive:
+            return cname_answer.failure()
+        if cname_answer.ok:
+            # A CNAME cannot share its name with MX or TXT (RFC 1034 §3.6.2): nothing more to ask.
+            return ReturnPathFacts(name, source, name_text(cname_answer.rdatas[0].target), True)
+        mx_answer, txt_answer = await asyncio.gather(
+            self.resolver.resolve(name, dns.rdatatype.MX),
+            self.resolver.resolve(name, dns.rdatatype.TXT),
+        )
+        for answer in (mx_answer, txt_answer):
+            if not answer.definitive:
+                return answer.failure()
+        mx_hosts = tuple(name_text(r.exchange) for r in sorted(mx_answer.rdatas, key=lambda r: r.preference))
+        spf_records = tuple(t for t in txt_answer.texts() if is_spf(t))
+        includes = tuple(i for record in spf_records for i in parse_spf(record).includes)
+        exists = cname_answer.status is AnswerStatus.NODATA
+        return ReturnPathFacts(name, source, None, exists, mx_hosts, spf_records, includes)
 
 
 def _spf_facts(texts: tuple[str, ...]) -> SpfFacts:
