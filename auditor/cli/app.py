@@ -69,12 +69,6 @@ class Format(StrEnum):
     JSONL = "jsonl"
 
 
-class RegionChoice(StrEnum):
-    US = "us"
-    EU = "eu"
-    AUTO = "auto"
-
-
 AUDIT_EPILOG = """Examples:
 
   sendready audit examples/inventory.yaml --zone-dir examples/zones --output report.html
@@ -145,8 +139,12 @@ def audit(
         str, typer.Option("--provider", help="Provider for domains named on the command line.")
     ] = "mailgun",
     region: Annotated[
-        RegionChoice, typer.Option("--region", help="Region for domains named on the command line.")
-    ] = RegionChoice.AUTO,
+        str,
+        typer.Option(
+            "--region",
+            help="Region for domains named on the command line (us, eu, eu-west-1, ...; auto: from DNS).",
+        ),
+    ] = "auto",
     timeout: Annotated[float, typer.Option("--timeout", min=0.05, help="Seconds per DNS attempt.")] = 2.0,
     attempts: Annotated[
         int, typer.Option("--attempts", min=1, max=10, help="DNS attempts per question.")
@@ -232,7 +230,7 @@ def audit(
     stdout = Console(highlight=False, soft_wrap=False)
     stderr = Console(stderr=True, highlight=False)
     try:
-        targets, inventory = _targets(inputs, provider, region.value)
+        targets, inventory = _targets(inputs, provider, region.strip().lower())
         outputs = _outputs(formats, output)
         rule_dirs = _rule_dirs(rules)
         ruleset = load_rules(rule_dirs)
@@ -419,8 +417,6 @@ def _targets(inputs: list[str], provider: str, region: str) -> tuple[list, str |
         looks_like_file = candidate.suffix.lower() in (".yaml", ".yml", ".csv")
         if candidate.is_file() or looks_like_file:
             return load_inventory(candidate), str(candidate)
-    if provider != "mailgun":
-        raise InputError(f"unknown provider {provider!r} (known: mailgun)", field="--provider")
     return targets_from_names(inputs, provider=provider, region=region), None
 
 
