@@ -10,10 +10,23 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import dns.exception
+import dns.message
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
 import dns.resolver
+import dns.rrset
 import pytest
 
-from auditor.collect.dns.checkdmarc_adapter import DmarcParser, _parse_one, reset_checkdmarc_cache
+from auditor.collect.dns.answers import AnswerStatus, DnsAnswer
+from auditor.collect.dns.checkdmarc_adapter import (
+    DmarcParser,
+    _as_dnspython,
+    _parse_one,
+    reset_checkdmarc_cache,
+)
 from auditor.collect.dns.network import Nameserver, NetworkBackend
 from auditor.collect.dns.resolver import CachingResolver
 from auditor.model.facts import DmarcFacts, Failure
@@ -143,3 +156,55 @@ def test_a_failing_lookup_during_parsing_is_reported_not_hung(server: LoopbackDn
         server.clear_faults()
     assert isinstance(facts, DmarcFacts)
     assert any("Failed to retrieve MX records" in w for w in facts.warnings), facts.warnings
+
+
+def _reference_as_dnspython(answer: DnsAnswer, name: str, kind: Any) -> Any:
+    """The answer as dnspython's own resolver hands it out: make_query, make_response, rrset."""
+    absolute = dns.name.from_text(name)
+    query = dns.message.make_query(absolute, kind)
+    response = dns.message.make_response(query)
+    if answer.status is AnswerStatus.OK:
+        rrset = response.find_rrset(response.answer, absolute, dns.rdataclass.IN, kind, create=True)
+        rrset.update(dns.rrset.from_rdata_list(absolute, 300, list(answer.rdatas)))
+        return dns.resolver.Answer(absolute, kind, dns.rdataclass.IN, response)
+    if answer.status is AnswerStatus.NXDOMAIN:
+        raise dns.resolver.NXDOMAIN(qnames=[absolute], responses={absolute: response})
+    if answer.status is AnswerStatus.NODATA:
+        raise dns.resolver.NoAnswer(response=response)
+    if answer.status is AnswerStatus.TIMEOUT:
+        raise dns.resolver.LifetimeTimeout(timeout=30.0, errors=[])
+    raise dns.resolver.NoNameservers(request=query, errors=[])
+
+
+MX = dns.rdatatype.MX
+ANSWERS = {
+    "ok": DnsAnswer(
+        "mg.example.com",
+        MX,
+        AnswerStatus.OK,
+        tuple(dns.rdata.from_text("IN", "MX", t) for t in ("10 mxa.mailgun.org.", "20 mxb.mailgun.org.")),
+    ),
+    "nxdomain": DnsAnswer("mg.example.com", MX, AnswerStatus.NXDOMAIN),
+    "nodata": DnsAnswer("mg.example.com", MX, AnswerStatus.NODATA),
+    "timeout": DnsAnswer("mg.example.com", MX, AnswerStatus.TIMEOUT),
+    "servfail": DnsAnswer("mg.example.com", MX, AnswerStatus.SERVFAIL),
+    "refused": DnsAnswer("mg.example.com", MX, AnswerStatus.REFUSED),
+}
+
+
+@pytest.mark.parametrize("label", sorted(ANSWERS))
+def test_answers_reach_checkdmarc_as_dnspython_gives_them(label: str) -> None:
+    """Same records, or the same exception with the same text (checkdmarc quotes it in warnings)."""
+    answer = ANSWERS[label]
+
+    def outcome(build: Any) -> Any:
+        try:
+            result = build()
+        except dns.exception.DNSException as exc:
+            return (type(exc), str(exc))
+        return ("answer", [r.to_text() for r in result], str(result.qname), result.rrset.name.to_text())
+
+    ours = outcome(lambda: _as_dnspython(answer, "mg.example.com", MX, True))
+    reference = outcome(lambda: _reference_as_dnspython(answer, "mg.example.com", MX))
+    assert ours == reference
+    assert (ours[0] == "answer") == (label == "ok")

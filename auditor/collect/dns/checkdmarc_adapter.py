@@ -27,6 +27,7 @@ from typing import Any
 import checkdmarc.dmarc
 import checkdmarc.utils
 import dns.exception
+import dns.flags
 import dns.message
 import dns.name
 import dns.rdataclass
@@ -59,19 +60,26 @@ class _NotResolvedYet(Exception):
 class CompletedLookups(dns.resolver.Resolver):
     """A synchronous dnspython resolver answered from the run's completed lookups only.
 
-    One per parse pass. A name the run has not resolved is recorded in `missing` and refused with
+    One per run, reset by `begin()` for each parse pass (passes never interleave: a pass is one
+    synchronous call). A name the run has not resolved is recorded in `missing` and refused with
     `_NotResolvedYet`; the caller then resolves `missing` and parses again. Lookups answered here
-    are counted in the run's statistics only when the caller keeps the pass (`commit`), so the
+    are counted in the run's statistics only for the pass the caller keeps (`steps`), so the
     report's `dns_lookups` counts each of checkdmarc's questions once, as the resolver would.
     """
 
-    def __init__(self, resolver: CachingResolver, fetched: set[tuple[str, int]]) -> None:
+    def __init__(self, resolver: CachingResolver) -> None:
         super().__init__(configure=False)
         self.nameservers = ["127.0.0.1"]  # never used: resolve() is answered from the run's cache
         self._run_resolver = resolver
-        self._uncounted = set(fetched)  # resolved (and counted) by the caller since the last pass
+        self._uncounted: set[tuple[str, int]] = set()
         self.missing: list[tuple[str, dns.rdatatype.RdataType]] = []
-        self._steps = 0
+        self.steps = 0
+
+    def begin(self, fetched: set[tuple[str, int]]) -> None:
+        """Start a pass; `fetched` were resolved (and counted) by the caller since the first pass."""
+        self._uncounted = set(fetched)
+        self.missing = []
+        self.steps = 0
 
     def resolve(  # type: ignore[override]
         self,
@@ -96,21 +104,22 @@ class CompletedLookups(dns.resolver.Resolver):
         if key in self._uncounted:
             self._uncounted.discard(key)
         else:
-            self._steps += steps
+            self.steps += steps
         return _as_dnspython(answer, name, kind, raise_on_no_answer)
-
-    def commit(self) -> None:
-        """Count this pass's lookups in the run's statistics (the pass is the one kept)."""
-        self._run_resolver.count_lookups(self._steps)
 
 
 def _as_dnspython(
     answer: DnsAnswer, name: str, kind: dns.rdatatype.RdataType, raise_on_no_answer: bool
 ) -> dns.resolver.Answer:
-    """The run's answer as dnspython's resolver would give it (or raise it) to checkdmarc."""
+    """The run's answer as dnspython's resolver would give it (or raise it) to checkdmarc.
+
+    The response is what `make_response(make_query(name, kind))` gives (QR and RD set, the one
+    question, no EDNS), built directly: the query message itself is never needed.
+    """
     absolute = dns.name.from_text(name)
-    query = dns.message.make_query(absolute, kind)
-    response = dns.message.make_response(query)
+    response = dns.message.QueryMessage(id=0)
+    response.flags = dns.flags.QR | dns.flags.RD
+    response.find_rrset(response.question, absolute, dns.rdataclass.IN, kind, create=True, force_unique=True)
     if answer.status is AnswerStatus.OK:
         # Through find_rrset, so that the message's index knows the rrset and `Answer` finds it
         # (an rrset appended to `response.answer` directly is invisible to resolve_chaining).
@@ -123,10 +132,10 @@ def _as_dnspython(
     if answer.status is AnswerStatus.NODATA:
         if raise_on_no_answer:
             raise dns.resolver.NoAnswer(response=response)
-        return dns.resolver.Answer(absolute, kind, dns.rdataclass.IN, response, raise_on_no_answer=False)
+        return dns.resolver.Answer(absolute, kind, dns.rdataclass.IN, response)
     if answer.status is AnswerStatus.TIMEOUT:
         raise dns.resolver.LifetimeTimeout(timeout=_LIFETIME, errors=[])
-    raise dns.resolver.NoNameservers(request=query, errors=[])
+    raise dns.resolver.NoNameservers(request=response, errors=[])
 
 
 class DmarcParser:
@@ -134,25 +143,28 @@ class DmarcParser:
 
     def __init__(self, resolver: CachingResolver) -> None:
         self._resolver = resolver
+        self._lookups = CompletedLookups(resolver)
 
     async def parse(self, domain: str, name: str, records: tuple[str, ...]) -> DmarcFacts | Failure:
         if len(records) != 1:
             error = None if not records else f"{len(records)} DMARC records (RFC 7489 §6.6.3)"
             return DmarcFacts(name, records, None, False, error, None, (), ())
         fetched: set[tuple[str, int]] = set()
+        lookups = self._lookups
         for _ in range(_MAX_PASSES):
-            lookups = CompletedLookups(self._resolver, fetched)
+            lookups.begin(fetched)
             try:
                 facts = _parse_one(domain, name, records[0], lookups)
             except _NotResolvedYet:
                 facts = None
-            if not lookups.missing:
+            missing = lookups.missing
+            if not missing:
                 assert facts is not None
-                lookups.commit()
+                self._resolver.count_lookups(lookups.steps)
                 return facts
             # Even if checkdmarc swallowed the refusal, this pass saw a partial picture: redo it.
-            await asyncio.gather(*(self._resolver.resolve(n, t) for n, t in lookups.missing))
-            fetched.update((n.lower(), int(t)) for n, t in lookups.missing)
+            await asyncio.gather(*(self._resolver.resolve(n, t) for n, t in missing))
+            fetched.update((n.lower(), int(t)) for n, t in missing)
         return Failure(FailureKind.COLLECTOR_ERROR, f"DMARC {name}: too many lookups while parsing")
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import dns.rdatatype
 
-from auditor.collect.dns.answers import AnswerStatus, name_text
+from auditor.collect.dns.answers import AnswerStatus, DnsAnswer, name_text
 from auditor.collect.dns.checkdmarc_adapter import DmarcParser
 from auditor.collect.dns.provider_ip import provider_sample_ip
 from auditor.collect.dns.resolver import CachingResolver
@@ -41,6 +41,7 @@ from auditor.protocol.spf_eval import SpfCheck
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -202,20 +203,15 @@ class DnsCollector:
         null_mx = len(records) == 1 and records[0][1] == ""
         if null_mx:
             return MxFacts((), True)
-        resolved = await asyncio.gather(*(self._host_resolves(host) for _, host in records))
-        hosts = tuple(MxHost(pref, host, ok) for (pref, host), ok in zip(records, resolved, strict=True))
-        return MxFacts(hosts, False)
-
-    async def _host_resolves(self, host: str) -> bool | None:
-        answers = await asyncio.gather(
-            self.resolver.resolve(host, dns.rdatatype.A),
-            self.resolver.resolve(host, dns.rdatatype.AAAA),
+        # One batch of A and AAAA questions for every host: no task per host (the provider's MX
+        # hosts are shared by the whole batch and answered from the run's cache).
+        questions = [(host, rdtype) for _, host in records for rdtype in _ADDRESS_TYPES]
+        answers = await self.resolver.resolve_all(questions)
+        hosts = tuple(
+            MxHost(pref, host, _host_resolves(answers[2 * i : 2 * i + 2]))
+            for i, (pref, host) in enumerate(records)
         )
-        if any(a.ok for a in answers):
-            return True
-        if all(a.definitive for a in answers):
-            return False
-        return None
+        return MxFacts(hosts, False)
 
     async def _dmarc(self, domain: str) -> DmarcFacts | Failure:
         name = f"_dmarc.{domain}"
@@ -291,6 +287,15 @@ class DnsCollector:
         includes = tuple(i for record in spf_records for i in parse_spf(record).includes)
         exists = cname_answer.status is AnswerStatus.NODATA
         return ReturnPathFacts(name, source, None, exists, mx_hosts, spf_records, includes)
+
+
+def _host_resolves(answers: list[DnsAnswer]) -> bool | None:
+    """A host's A and AAAA answers: True if either has addresses, None if either failed."""
+    if any(a.ok for a in answers):
+        return True
+    if all(a.definitive for a in answers):
+        return False
+    return None
 
 
 def _spf_facts(texts: tuple[str, ...]) -> SpfFacts:

@@ -128,15 +128,25 @@ class _UdpChannel(asyncio.DatagramProtocol):
         qid = self._random.getrandbits(16)
         while qid in self.pending:
             qid = self._random.getrandbits(16)
-        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Response] = loop.create_future()
         self.pending[qid] = (question, future)
+        # A timer on the future itself rather than asyncio.wait_for, which adds a waiter future
+        # and two callbacks to every query.
+        timer = loop.call_later(timeout, _expire, future)
         try:
             self.transport.sendto(question.query(qid))
-            return await asyncio.wait_for(future, timeout)
+            return await future
         finally:
+            timer.cancel()
             entry = self.pending.get(qid)
             if entry is not None and entry[1] is future:
                 del self.pending[qid]
+
+
+def _expire(future: asyncio.Future[Response]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 class NetworkBackend:

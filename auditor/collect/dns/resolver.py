@@ -46,6 +46,9 @@ class CachingResolver:
 
     async def resolve(self, name: str, rdtype: dns.rdatatype.RdataType) -> DnsAnswer:
         """Resolve with CNAMEs followed, even when a server returned only the alias."""
+        done = self.resolve_now(name, rdtype)
+        if done is not None:
+            return done
         answer = await self.lookup(name, rdtype)
         hops = 0
         chain = list(answer.cnames)
@@ -88,6 +91,25 @@ class CachingResolver:
         if chain != list(answer.cnames) or answer.name != name:
             answer = DnsAnswer(name, rdtype, answer.status, answer.rdatas, tuple(chain), answer.detail)
         return answer, steps
+
+    def resolve_now(self, name: str, rdtype: dns.rdatatype.RdataType) -> DnsAnswer | None:
+        """`resolve()` without waiting, counted as it counts, if every lookup it needs is done."""
+        done = self.resolved(name, rdtype)
+        if done is None:
+            return None
+        answer, steps = done
+        self.count_lookups(steps)
+        return answer
+
+    async def resolve_all(self, questions: list[tuple[str, dns.rdatatype.RdataType]]) -> list[DnsAnswer]:
+        """`resolve()` for each question, concurrently; no task for those answered already."""
+        answers = [self.resolve_now(name, rdtype) for name, rdtype in questions]
+        waiting = [i for i, answer in enumerate(answers) if answer is None]
+        if waiting:
+            fetched = await asyncio.gather(*(self.resolve(*questions[i]) for i in waiting))
+            for i, answer in zip(waiting, fetched, strict=True):
+                answers[i] = answer
+        return answers  # type: ignore[return-value]
 
     def count_lookups(self, lookups: int) -> None:
         """Count lookups answered through `resolved()` as `lookup()` counts cache hits."""

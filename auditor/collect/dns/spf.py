@@ -87,12 +87,7 @@ class SpfWalker:
             return [await self._resolver.resolve(target, dns.rdatatype.MX)]
         if mechanism == "exists":
             return [await self._resolver.resolve(target, dns.rdatatype.A)]
-        return list(
-            await asyncio.gather(
-                self._resolver.resolve(target, dns.rdatatype.A),
-                self._resolver.resolve(target, dns.rdatatype.AAAA),
-            )
-        )
+        return await self._resolver.resolve_all([(target, dns.rdatatype.A), (target, dns.rdatatype.AAAA)])
 
     async def _included(self, target: str, stack: tuple[str, ...], via: str) -> _Subtree:
         if target in stack:
