@@ -9,15 +9,16 @@ stream file to render it from.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import TypeAdapter
 
 from auditor._version import __version__
-from auditor.audit import AuditSettings, stream_audit
+from auditor.audit import AuditSettings, StreamOutcome, stream_audit
 from auditor.audit import _display as display_source
 from auditor.collect.dns.backend import DnsBackend
 from auditor.engine.catalogue import Catalogue
@@ -30,7 +31,7 @@ from auditor.scale.jsonl import StreamWriter, encode_line
 from auditor.scale.resume import ResumePoint, find_resume_point
 from auditor.scale.shards import inventory_fingerprint, rules_fingerprint, select_shard
 from auditor.scale.tally import ReportDigest, Tally
-from auditor.scale.workers import plan_jobs, run_workers
+from auditor.scale.workers import WorkerJob, WorkerPool, deal, share_limits
 
 OnDigest = Callable[[ReportDigest], None]
 
@@ -179,50 +180,49 @@ def _audit(
     count: OnDigest,
     kept: list[tuple[int, DomainReport]],
 ) -> _Part:
-    """Audit `remaining` in this process, or in worker processes when more than one is asked for."""
-    if plan.workers > 1 and len(remaining) > 1:
-        parse = TypeAdapter(DomainLine).validate_json
+    """Audit `remaining` in this process, with worker processes when more than one is asked for."""
+    parse = TypeAdapter(DomainLine).validate_json
 
-        def accept(index: int, line: bytes, digest: ReportDigest) -> None:
-            if writer is not None:
-                writer.write_line(line)
-            if plan.keep_reports:
-                kept.append((index, parse(line).report))
-            count(digest)
+    def accept(index: int, line: bytes, digest: ReportDigest, report: DomainReport | None = None) -> None:
+        if writer is not None:
+            writer.write_line(line)
+        if plan.keep_reports:
+            kept.append((index, report if report is not None else parse(line).report))
+        count(digest)
 
-        jobs = plan_jobs(
-            remaining,
-            plan.workers,
-            backend=engine.backend_spec,
-            rule_dirs=engine.rule_dirs,
-            catalogue=engine.catalogue_path,
-            settings=engine.settings,
-        )
-        outcome = run_workers(jobs, accept)
-        return _Part(
-            outcome.complete, outcome.interrupted, outcome.failure, outcome.dns_queries, outcome.dns_lookups
-        )
+    shares = deal(remaining, plan.workers) if plan.workers > 1 else [remaining]
+    settings = share_limits(engine.settings, len(shares))
+    own = shares[0]
 
     def on_report(position: int, report: DomainReport) -> None:
-        index = remaining[position][0]
-        if writer is not None:
-            writer.write_line(encode_line(DomainLine(index=index, report=report)))
-        if plan.keep_reports:
-            kept.append((index, report))
-        count(ReportDigest.of(report))
+        index = own[position][0]
+        accept(index, encode_line(DomainLine(index=index, report=report)), ReportDigest.of(report), report)
 
-    streamed = asyncio.run(
-        stream_audit(
-            [target for _, target in remaining],
+    def own_share() -> Coroutine[Any, Any, StreamOutcome]:
+        return stream_audit(
+            [target for _, target in own],
             backend=engine.backend,
             rules=engine.rules,
             catalogue=engine.catalogue,
-            settings=engine.settings,
+            settings=settings,
             on_report=on_report,
         )
+
+    if len(shares) == 1:
+        streamed = asyncio.run(own_share())
+        run = streamed.run
+        return _Part(streamed.complete, not streamed.complete, None, run.dns_queries, run.dns_lookups)
+    jobs = [
+        WorkerJob(
+            number, tuple(share), engine.backend_spec, engine.rule_dirs, engine.catalogue_path, settings
+        )
+        for number, share in enumerate(shares[1:], start=1)
+    ]
+    with WorkerPool(jobs) as pool:
+        outcome = asyncio.run(pool.run(own_share, accept))
+    return _Part(
+        outcome.complete, outcome.interrupted, outcome.failure, outcome.dns_queries, outcome.dns_lookups
     )
-    run = streamed.run
-    return _Part(streamed.complete, not streamed.complete, None, run.dns_queries, run.dns_lookups)
 
 
 def _now() -> str:

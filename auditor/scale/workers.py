@@ -1,22 +1,21 @@
-"""`--workers K`: K processes audit a share of the domains each and stream their reports back.
+"""`--workers K`: this process and K-1 worker processes audit a share of the domains each.
 
 Python runs one audit's rule evaluation and wire-format work on one core; a second process uses
-the second core. Each worker gets every K-th remaining domain (an even split, also after
-`--resume`), builds its own DNS backend, resolver and rules, and sends batches of
-`(inventory index, rendered JSON line, digest)` to the parent, which writes the outputs and keeps
-the totals: the parent never re-renders or re-parses a report it only streams.
+the second core. The domains left to audit are dealt round-robin into K shares (an even split,
+also after `--resume`). This process audits the first share itself, so K workers cost K-1 extra
+interpreters; each other share goes to a spawned process that builds its own DNS backend,
+resolver and rules and sends batches of `(inventory index, rendered JSON line, digest)` back over
+a pipe. This process writes every output and keeps the totals; it never re-renders or re-parses a
+report it only streams.
 
 What is per worker, not per run: de-duplication of DNS questions (a provider's include chain is
 asked once per worker) and the SMTP per-host caps. The global limits (`--max-in-flight`, `--qps`,
 SMTP caps) are divided between the workers so that together they stay within them.
 
-Workers are forked from a fork server that has imported sendready once (spawned afresh where
-there is no fork server), so they start without threads or sockets inherited from the parent.
-
-Interruption: workers start with SIGINT ignored, so Ctrl-C reaches only the parent, which asks
-each worker to stop (SIGTERM); a worker then cancels its audit, sends what it finished and exits.
-A second Ctrl-C kills the workers at once. A worker that dies on its own leaves the run
-incomplete, with a reason.
+Interruption: workers start with SIGINT ignored, so Ctrl-C reaches only this process, which
+cancels its own share and asks each worker to stop (SIGTERM); a worker then cancels its audit,
+sends what it finished and exits. A second Ctrl-C stops at once. A worker that dies on its own
+(its pipe closes before it said it was done) leaves the run incomplete, with a reason.
 """
 
 from __future__ import annotations
@@ -25,14 +24,14 @@ import asyncio
 import contextlib
 import dataclasses
 import multiprocessing
-import queue as queue_module
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from types import FrameType
+from types import TracebackType
 from typing import Any
 
 from auditor.audit import AuditSettings, StreamOutcome, stream_audit
@@ -46,17 +45,17 @@ from auditor.scale.jsonl import encode_line
 from auditor.scale.tally import ReportDigest
 
 Accept = Callable[[int, bytes, ReportDigest], None]
-"""Takes (inventory index, the domain's JSON line, its digest) in the parent."""
+"""Takes (inventory index, the domain's JSON line, its digest) in this process."""
 
 _BATCH = 32
 _BATCH_SECONDS = 0.1
-_POLL_SECONDS = 0.2
 _JOIN_SECONDS = 10.0
+_EXIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerJob:
-    """Everything one worker needs, picklable: its share of targets and how to build the rest."""
+    """Everything one worker process needs, picklable: its share and how to build the rest."""
 
     number: int
     targets: tuple[tuple[int, DomainTarget], ...]
@@ -68,7 +67,7 @@ class WorkerJob:
 
 @dataclass(frozen=True, slots=True)
 class WorkersOutcome:
-    """How the workers ended, added up."""
+    """How the worker processes ended, added up."""
 
     complete: bool
     interrupted: bool
@@ -78,22 +77,10 @@ class WorkersOutcome:
     dns_lookups: int
 
 
-def plan_jobs(
-    targets: Sequence[tuple[int, DomainTarget]],
-    workers: int,
-    *,
-    backend: BackendSpec,
-    rule_dirs: Sequence[Path],
-    catalogue: Path,
-    settings: AuditSettings,
-) -> list[WorkerJob]:
-    """Deal the targets round-robin to `workers` jobs (fewer when there are fewer targets)."""
+def deal(targets: Sequence[tuple[int, DomainTarget]], workers: int) -> list[list[tuple[int, DomainTarget]]]:
+    """Round-robin shares, as many as `workers` (fewer when there are fewer targets)."""
     count = max(1, min(workers, len(targets)))
-    shared = share_limits(settings, count)
-    return [
-        WorkerJob(n + 1, tuple(targets[n::count]), backend, tuple(rule_dirs), catalogue, shared)
-        for n in range(count)
-    ]
+    return [list(targets[n::count]) for n in range(count)]
 
 
 def share_limits(settings: AuditSettings, workers: int) -> AuditSettings:
@@ -110,129 +97,168 @@ def share_limits(settings: AuditSettings, workers: int) -> AuditSettings:
     )
 
 
-def run_workers(jobs: Sequence[WorkerJob], accept: Accept) -> WorkersOutcome:
-    """Start one process per job, pass every report to `accept` as it arrives, wait for all to end."""
-    context = _context()
-    messages: Any = context.Queue()
-    stop = _StopRequest()
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGINT) if in_main_thread else None
-    processes: dict[int, Any] = {}
-    try:
-        if in_main_thread:  # children inherit "ignored" through exec and leave Ctrl-C to us
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for job in jobs:
-            process = context.Process(
-                target=worker_main, args=(job, messages), name=f"sendready-worker-{job.number}", daemon=True
-            )
-            process.start()
-            processes[job.number] = process
-        if in_main_thread:
-            signal.signal(signal.SIGINT, stop.on_sigint)
-        return _collect(processes, messages, accept, stop)
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGINT, previous)
-        for process in processes.values():
-            process.join(_JOIN_SECONDS if not stop.hard else 0)
+class WorkerPool:
+    """The worker processes of one run: started on entry, always reaped (or killed) on exit."""
+
+    def __init__(self, jobs: Sequence[WorkerJob]) -> None:
+        self._jobs = list(jobs)
+        self._processes: dict[int, Any] = {}
+        self._pipes: dict[int, Connection] = {}
+        self._stopping = False
+
+    def __enter__(self) -> WorkerPool:
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.getsignal(signal.SIGINT) if in_main_thread else None
+        try:
+            if in_main_thread:  # children inherit "ignored" through exec and leave Ctrl-C to us
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for job in self._jobs:
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=worker_main, args=(job, send), name=f"sendready-worker-{job.number}", daemon=True
+                )
+                process.start()
+                send.close()  # ours; the worker's copy closing is how we see it end
+                self._processes[job.number], self._pipes[job.number] = process, receive
+        except BaseException:
+            self._kill()
+            raise
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGINT, previous)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is not None:  # a second Ctrl-C, or an error here: no waiting
+            self._kill()
+            return
+        for process in self._processes.values():
+            process.join(_JOIN_SECONDS)
+        self._kill()
+
+    def _kill(self) -> None:
+        for process in self._processes.values():
             if process.is_alive():
                 process.kill()
-                process.join()
-        messages.close()
+            process.join()
+        for pipe in self._pipes.values():
+            pipe.close()
 
+    def stop(self) -> None:
+        """Ask every worker still running to cancel and report what it has (SIGTERM)."""
+        self._stopping = True
+        for process in self._processes.values():
+            if process.is_alive():
+                process.terminate()
 
-def _context() -> Any:
-    """A fork server where there is one: a clean process (no threads, no sockets of ours) that
-    imports sendready once and forks each worker from there, so a worker starts in milliseconds
-    instead of paying the imports again. Elsewhere, spawn (a fresh interpreter per worker)."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
-        return context
-    return multiprocessing.get_context("spawn")
+    async def run(self, own_share: Callable[[], Awaitable[StreamOutcome]], accept: Accept) -> WorkersOutcome:
+        """Audit `own_share` here while passing the workers' reports to `accept`, on this loop."""
+        loop = asyncio.get_running_loop()
+        all_ended = asyncio.Event()
+        finished: dict[int, tuple[bool, int, int]] = {}
+        failures: dict[int, str] = {}
+        ended: set[int] = set()
+        errors: list[BaseException] = []
 
+        def handle(number: int, message: tuple[Any, ...] | None) -> None:
+            try:
+                if message is None:  # the pipe closed: the worker is gone
+                    ended.add(number)
+                    if number not in finished and number not in failures and not self._stopping:
+                        process = self._processes[number]
+                        process.join(_EXIT_SECONDS)  # its pipe is closed: it is exiting
+                        failures[number] = (
+                            f"worker {number} exited unexpectedly (exit code {process.exitcode})"
+                        )
+                    if len(ended) == len(self._pipes):
+                        all_ended.set()
+                elif message[0] == "lines":
+                    for index, line, digest in message[1]:
+                        accept(index, line, digest)
+                elif message[0] == "done":
+                    finished[number] = message[1:]
+                elif message[0] == "failed":
+                    failures[number] = f"worker {number}: {message[1]}"
+            except Exception as exc:  # e.g. the stream's disk is full: stop everything, raise below
+                errors.append(exc)
+                self.stop()
+                all_ended.set()
 
-def _collect(processes: dict[int, Any], messages: Any, accept: Accept, stop: _StopRequest) -> WorkersOutcome:
-    finished: dict[int, tuple[bool, int, int]] = {}
-    failures: dict[int, str] = {}
-    silent_dead: set[int] = set()
-    forwarded = False
-    while len(finished) + len(failures) < len(processes):
-        if stop.requested and not forwarded:
-            forwarded = True
-            for number, process in processes.items():
-                if number not in finished and process.is_alive():
-                    process.terminate()  # SIGTERM: the worker cancels and reports what it has
-        if stop.hard:
-            for process in processes.values():
-                process.kill()
-            break
+        reader = threading.Thread(
+            target=self._read, args=(loop, handle), name="sendready-workers", daemon=True
+        )
+        reader.start()
+        interrupted = False
+        own: StreamOutcome | None = None
         try:
-            message = messages.get(timeout=_POLL_SECONDS)
-        except queue_module.Empty:
-            for number, process in processes.items():
-                if number in finished or number in failures or process.is_alive():
-                    continue
-                if number in silent_dead:  # dead, and nothing more came from it: it is gone
-                    failures[number] = f"worker {number} exited unexpectedly (exit code {process.exitcode})"
-                else:
-                    silent_dead.add(number)
-            continue
-        kind, number = message[0], message[1]
-        if kind == "lines":
-            for index, line, digest in message[2]:
-                accept(index, line, digest)
-        elif kind == "done":
-            finished[number] = message[2:]
-        elif kind == "failed":
-            failures[number] = f"worker {number}: {message[2]}"
-    if stop.requested:  # a worker stopped by us is not a failure, just unfinished
-        failures = {n: f for n, f in failures.items() if "exited unexpectedly" not in f}
-    complete = (
-        not stop.requested
-        and not failures
-        and len(finished) == len(processes)
-        and all(done[0] for done in finished.values())
-    )
-    return WorkersOutcome(
-        complete=complete,
-        interrupted=stop.requested,
-        failure="; ".join(failures[n] for n in sorted(failures)) or None,
-        dns_queries=sum(done[1] for done in finished.values()),
-        dns_lookups=sum(done[2] for done in finished.values()),
-    )
+            own = await own_share()
+            if not own.complete:  # Ctrl-C cancelled our share: the workers stop too
+                interrupted = True
+                self.stop()
+            await all_ended.wait()
+        except asyncio.CancelledError:  # Ctrl-C after our share was done
+            interrupted = True
+            self.stop()
+            await all_ended.wait()
+        if errors:
+            raise errors[0]
+        complete = (
+            not interrupted
+            and own is not None
+            and own.complete
+            and not failures
+            and len(finished) == len(self._pipes)
+            and all(done[0] for done in finished.values())
+        )
+        return WorkersOutcome(
+            complete=complete,
+            interrupted=interrupted,
+            failure="; ".join(failures[n] for n in sorted(failures)) or None,
+            dns_queries=sum(done[1] for done in finished.values()) + (own.run.dns_queries if own else 0),
+            dns_lookups=sum(done[2] for done in finished.values()) + (own.run.dns_lookups if own else 0),
+        )
 
-
-class _StopRequest:
-    """Ctrl-C in the parent while workers run: the first asks them to stop, the second kills them."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.hard = False
-
-    def on_sigint(self, _signum: int, _frame: FrameType | None) -> None:
-        self.hard = self.requested
-        self.requested = True
+    def _read(self, loop: asyncio.AbstractEventLoop, handle: Callable[[int, Any], None]) -> None:
+        """Reader thread: every message (and every end of pipe) goes to `handle` on the loop."""
+        open_pipes = {pipe: number for number, pipe in self._pipes.items()}
+        while open_pipes:
+            for pipe in wait(list(open_pipes)):
+                number = open_pipes[pipe]  # type: ignore[index]
+                try:
+                    message = pipe.recv()  # type: ignore[union-attr]
+                except (EOFError, OSError):
+                    del open_pipes[pipe]  # type: ignore[arg-type]
+                    message = None
+                try:
+                    loop.call_soon_threadsafe(handle, number, message)
+                except RuntimeError:  # the loop is gone (a second Ctrl-C): nobody is listening
+                    return
 
 
 # --------------------------------------------------------------------------- the worker process
 
 
-def worker_main(job: WorkerJob, messages: Any) -> None:
+def worker_main(job: WorkerJob, pipe: Connection) -> None:
     """Entry point of a worker process: audit the job's targets, stream the results, report the end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and tells us (SIGTERM)
     try:
         rules = load_rules(list(job.rule_dirs))
         catalogue = load_catalogue(job.catalogue)
         backend = job.backend.build()
-        outcome = asyncio.run(_audit(job, rules, catalogue, backend, messages))
+        outcome = asyncio.run(_audit(job, rules, catalogue, backend, pipe))
+        pipe.send(("done", outcome.complete, outcome.run.dns_queries, outcome.run.dns_lookups))
     except BaseException as exc:  # whatever it was, the parent must hear of it
-        messages.put(("failed", job.number, f"{exc.__class__.__name__}: {exc}"))
+        with contextlib.suppress(OSError):
+            pipe.send(("failed", f"{exc.__class__.__name__}: {exc}"))
         raise SystemExit(1) from None
-    messages.put(("done", job.number, outcome.complete, outcome.run.dns_queries, outcome.run.dns_lookups))
+    finally:
+        pipe.close()
 
 
-async def _audit(job: WorkerJob, rules: Any, catalogue: Any, backend: Any, messages: Any) -> StreamOutcome:
+async def _audit(job: WorkerJob, rules: Any, catalogue: Any, backend: Any, pipe: Connection) -> StreamOutcome:
     main_task = asyncio.current_task()
     assert main_task is not None
     loop = asyncio.get_running_loop()
@@ -243,7 +269,7 @@ async def _audit(job: WorkerJob, rules: Any, catalogue: Any, backend: Any, messa
     def send() -> None:
         nonlocal last_sent
         if batch:
-            messages.put(("lines", job.number, batch.copy()))
+            pipe.send(("lines", batch.copy()))
             batch.clear()
         last_sent = time.monotonic()
 

@@ -28,8 +28,8 @@ from tests.servers.dns_server import LoopbackDnsServer
 
 runner = CliRunner()
 INVENTORY = str(EXAMPLES / "inventory.yaml")
-STALLED = "mg.acme-shop.example"
-STALLED_NAME = f"_dmarc.{STALLED}"
+STALLED = "mg.acme-shop.example"  # inventory position 0: with --workers 2, this process's share
+STALLED_IN_WORKER = "mg.example-eu.example"  # position 1: the worker process's share
 
 SMALL_INVENTORY = """\
 domains:
@@ -114,11 +114,13 @@ def resume(server: LoopbackDnsServer, out: Path, *extra: str) -> Any:
 @pytest.fixture
 def stalled_server() -> Iterator[LoopbackDnsServer]:
     with LoopbackDnsServer(zone_dir=EXAMPLES / "zones") as server:
-        server.set_fault(STALLED_NAME, "timeout")
+        server.set_fault(f"_dmarc.{STALLED}", "timeout")
         yield server
 
 
-def _assert_resumed_completely(out: Path, finished_before: set[str], server: LoopbackDnsServer) -> None:
+def _assert_resumed_completely(
+    out: Path, finished_before: set[str], server: LoopbackDnsServer, stalled: tuple[str, ...] = (STALLED,)
+) -> None:
     lines = lines_of(out)
     kinds = [line["type"] for line in lines]
     assert kinds[0] == "header" and kinds[-1] == "end" and kinds.count("resume") == 1
@@ -128,7 +130,8 @@ def _assert_resumed_completely(out: Path, finished_before: set[str], server: Loo
     assert len(domain_lines(out)) == 12
     for domain in finished_before:  # reported before the interruption: not asked again
         assert server.query_count(domain, "TXT") == 0, domain
-    assert server.query_count(STALLED, "TXT") == 1
+    for domain in stalled:  # unfinished before: audited (once) now
+        assert server.query_count(domain, "TXT") == 1, domain
 
 
 def test_ctrl_c_leaves_an_incomplete_stream_that_resume_completes(
@@ -193,11 +196,16 @@ def problems_in_whole_lines(path: Path) -> dict[str, set[str]]:
 def test_ctrl_c_with_workers_then_resume_with_workers(
     tmp_path: Path, stalled_server: LoopbackDnsServer
 ) -> None:
-    """Ctrl-C as a terminal sends it: to the whole process group, workers included."""
+    """Ctrl-C as a terminal sends it: to the whole process group, workers included.
+
+    One stalled domain is in this process's share and one in the worker's, so both ways of
+    stopping (our own cancelled share, the worker's SIGTERM) are exercised.
+    """
+    stalled_server.set_fault(f"_dmarc.{STALLED_IN_WORKER}", "timeout")
     out = tmp_path / "audit.jsonl"
     process = start_audit(stalled_server, out, "--workers", "2", new_session=True)
     try:
-        wait_for_domains(out, 11, process)
+        wait_for_domains(out, 10, process)
         os.killpg(process.pid, signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:
@@ -208,49 +216,42 @@ def test_ctrl_c_with_workers_then_resume_with_workers(
     last = lines_of(out)[-1]
     assert last["type"] == "end" and last["complete"] is False
     finished_before = set(problems_in(out))
-    assert len(finished_before) == 11
+    assert len(finished_before) == 10
+    assert not {STALLED, STALLED_IN_WORKER} & finished_before
 
     stalled_server.clear_faults()
     stalled_server.reset_counters()
     result = resume(stalled_server, out, "--workers", "2")
     assert result.exit_code == 1, result.output
-    _assert_resumed_completely(out, finished_before, stalled_server)
-
-
-def _children(pid: int) -> list[int]:
-    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    _assert_resumed_completely(out, finished_before, stalled_server, (STALLED, STALLED_IN_WORKER))
 
 
 def _worker_pids(parent: int) -> list[int]:
-    """The workers: children of the fork server, itself a child of the audit."""
-    servers = [pid for pid in _children(parent) if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-    return [worker for server in servers for worker in _children(server)]
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
-def test_a_worker_that_dies_leaves_the_run_incomplete_with_exit_3(
-    tmp_path: Path, stalled_server: LoopbackDnsServer
-) -> None:
+def test_a_worker_that_dies_leaves_the_run_incomplete_with_exit_3(tmp_path: Path) -> None:
     out = tmp_path / "audit.jsonl"
-    process = start_audit(stalled_server, out, "--workers", "2")
-    try:
-        wait_for_domains(out, 11, process)
-        for _ in range(100):  # the worker without the stalled domain exits once its share is done
+    with LoopbackDnsServer(zone_dir=EXAMPLES / "zones") as server:
+        server.set_fault(f"_dmarc.{STALLED_IN_WORKER}", "timeout")
+        process = start_audit(server, out, "--workers", "2")
+        try:
+            wait_for_domains(out, 11, process)  # all but the worker's stalled domain
             workers = _worker_pids(process.pid)
-            if len(workers) == 1:
-                break
-            time.sleep(0.05)
-        assert len(workers) == 1
-        os.kill(workers[0], signal.SIGKILL)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
+            assert len(workers) == 1
+            os.kill(workers[0], signal.SIGKILL)
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            process.kill()
     assert process.returncode == 3, stderr
     assert stderr.splitlines()[0] == (
         "sendready: error: worker 1 exited unexpectedly (exit code -9); the report is marked incomplete"
     )
     assert "Traceback" not in stderr
     assert lines_of(out)[-1]["complete"] is False
+    assert STALLED_IN_WORKER not in problems_in(out)
 
 
 # --------------------------------------------------------------------------- every path, same verdict
