@@ -9,7 +9,9 @@ the same responses and refuse the same ones.
 
 from __future__ import annotations
 
+import random
 import struct
+from typing import Any
 
 import dns.exception
 import dns.flags
@@ -24,7 +26,7 @@ import pytest
 
 from auditor.collect.dns.answers import AnswerStatus, DnsAnswer, name_text
 from auditor.collect.dns.network import interpret
-from auditor.protocol.dnswire import Question, read_response
+from auditor.protocol.dnswire import Question, name_from_text, read_response
 
 T = dns.rdatatype
 
@@ -293,3 +295,55 @@ def test_opt_in_the_answer_section_is_refused() -> None:
         dns.message.from_wire(bytes(wire))
     with pytest.raises(dns.exception.DNSException):
         read_response(bytes(wire), Question.make("mg.example.com", T.TXT), query.id)
+
+
+def _name_outcome(build: Any, text: str) -> Any:
+    try:
+        name = build(text)
+    except dns.exception.DNSException as exc:
+        return type(exc)
+    return (name.labels, name.is_absolute())
+
+
+NAME_EDGES = [
+    "",
+    "@",
+    ".",
+    "..",
+    "a",
+    "a.",
+    "a..",
+    ".a",
+    "a..b",
+    "mg.example.com",
+    "MG.Example.COM.",
+    "xn--bcher-kva.example",
+    r"odd\.label.example",
+    r"sp\032ace.example",
+    "tab\there.example",
+    "a" * 63 + ".example",
+    "a" * 64 + ".example",
+    ".".join(["abcdefghi"] * 26),
+    "bücher.example",
+    "_dmarc.mg.example.com",
+    "*.wild.example",
+    "@.example",
+    "a.@",
+    "-.-",
+    "a b.example",
+]
+
+
+def test_name_from_text_equals_dnspython_from_text() -> None:
+    """Equal labels and absoluteness, or the same exception, on edge cases and 3,000 random names."""
+    rng = random.Random(20240601)
+    alphabet = "ab.-_@\\\\ 09Z*é"
+    texts = NAME_EDGES + [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(3000)
+    ]
+    outcomes = set()
+    for text in texts:
+        expected = _name_outcome(dns.name.from_text, text)
+        assert _name_outcome(name_from_text, text) == expected, text
+        outcomes.add(expected if isinstance(expected, type) else "name")
+    assert {"name", dns.name.EmptyLabel, dns.name.LabelTooLong, dns.name.NameTooLong} <= outcomes

@@ -37,6 +37,7 @@ import dns.resolver
 from auditor.collect.dns.answers import AnswerStatus, DnsAnswer
 from auditor.collect.dns.resolver import CachingResolver
 from auditor.model.facts import DmarcFacts, Failure, FailureKind
+from auditor.protocol.dnswire import name_from_text
 
 _LIFETIME = 30.0
 """Reported in the `LifetimeTimeout` checkdmarc sees when the run's lookup timed out."""
@@ -116,7 +117,7 @@ def _as_dnspython(
     The response is what `make_response(make_query(name, kind))` gives (QR and RD set, the one
     question, no EDNS), built directly: the query message itself is never needed.
     """
-    absolute = dns.name.from_text(name)
+    absolute = name_from_text(name)
     response = dns.message.QueryMessage(id=0)
     response.flags = dns.flags.QR | dns.flags.RD
     response.find_rrset(response.question, absolute, dns.rdataclass.IN, kind, create=True, force_unique=True)
