@@ -31,8 +31,8 @@ from auditor.scale.tally import ReportDigest, Tally
 
 JSONL = "jsonl"
 MAX_WORKERS = 64
-AUTO_WORKERS_MIN_DOMAINS = 1000
-"""`--workers auto` uses one process below this many domains: starting a worker costs about a second."""
+AUTO_WORKERS_MIN_DOMAINS = 2000
+"""`--workers auto` uses one process below this many domains (see docs/scaling.md for the measurements)."""
 AUTO_WORKERS_CAP = 4
 
 Output = tuple[str, Path | None]
