@@ -199,7 +199,7 @@ def audit(
         typer.Option(
             "--workers",
             metavar="K|auto",
-            help="Worker processes (1: this process only). auto: 1 below 2,000 domains, "
+            help="Worker processes (1: this process only). auto: 1 below 1,000 domains, "
             "else one per CPU, at most 4.",
         ),
     ] = "auto",
