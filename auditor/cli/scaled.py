@@ -32,7 +32,7 @@ from auditor.scale.tally import ReportDigest, Tally
 JSONL = "jsonl"
 MAX_WORKERS = 64
 AUTO_WORKERS_MIN_DOMAINS = 1000
-"""`--workers auto` uses one process below this many domains: starting a worker costs about a second."""
+"""`--workers auto` uses one process below this many domains (see docs/scaling.md for the measurements)."""
 AUTO_WORKERS_CAP = 4
 
 Output = tuple[str, Path | None]
@@ -173,6 +173,10 @@ def run_scaled(
 
 def run_merge(files: Sequence[Path], outputs: Sequence[Output]) -> Finished:
     """Merge shard streams into every requested output; the stream output is written line by line."""
+    inputs = {path.resolve() for path in files}
+    for _, path in outputs:
+        if path is not None and path.resolve() in inputs:
+            raise InputError(f"{path} is one of the streams to merge", field="--output")
     shards = check_shards(files)
     others = [(fmt, path) for fmt, path in outputs if fmt != JSONL]
     stream = next(((fmt, path) for fmt, path in outputs if fmt == JSONL), None)

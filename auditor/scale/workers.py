@@ -262,7 +262,8 @@ async def _audit(job: WorkerJob, rules: Any, catalogue: Any, backend: Any, pipe:
     main_task = asyncio.current_task()
     assert main_task is not None
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+    with contextlib.suppress(NotImplementedError):  # not on Windows: there, terminate() kills
+        loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
     batch: list[tuple[int, bytes, ReportDigest]] = []
     last_sent = time.monotonic()
 
@@ -299,6 +300,7 @@ async def _audit(job: WorkerJob, rules: Any, catalogue: Any, backend: Any, pipe:
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
-        loop.remove_signal_handler(signal.SIGTERM)
+        with contextlib.suppress(NotImplementedError):
+            loop.remove_signal_handler(signal.SIGTERM)
     send()
     return outcome

@@ -131,6 +131,14 @@ def test_merge_needs_an_output_and_existing_files(streams: dict[str, Path], tmp_
     )
 
 
+def test_merge_never_writes_over_one_of_its_inputs(streams: dict[str, Path], tmp_path: Path) -> None:
+    target = tmp_path / "whole.jsonl"
+    target.write_bytes(streams["whole"].read_bytes())
+    result = runner.invoke(app, ["merge", str(target), "--format", "jsonl", "--output", str(target)])
+    _one_line_exit_2(result, f"--output: {target} is one of the streams to merge")
+    assert target.read_bytes() == streams["whole"].read_bytes()
+
+
 def test_merge_of_one_whole_stream_renders_it(streams: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "whole.md"
     result = runner.invoke(app, ["merge", str(streams["whole"]), "--output", str(out), "-q"])

@@ -373,3 +373,41 @@ def test_merge_marks_the_report_incomplete_when_a_shard_was(tmp_path: Path) -> N
     document = json.loads((tmp_path / "m.json").read_text())
     assert document["complete"] is False
     assert len(document["domains"]) == 11
+
+
+def test_progress_bar_counts_every_domain_from_every_worker(tmp_path: Path) -> None:
+    """The bar (shown on terminals for 20+ domains) is fed by this process and the worker alike."""
+    import io
+
+    from rich.console import Console
+
+    from auditor.audit import AuditSettings
+    from auditor.cli.scaled import ScaleOptions, run_scaled
+    from auditor.engine.catalogue import load_catalogue
+    from auditor.engine.rules import load_rules
+    from auditor.inventory import load_inventory, targets_from_names
+    from auditor.resources import rules_dir
+    from auditor.scale.backends import BackendSpec
+    from auditor.scale.session import Engine
+
+    targets = load_inventory(EXAMPLES / "inventory.yaml") + targets_from_names(
+        [f"mg.unknown-{i}.example" for i in range(12)]  # in no zone: quick "could not verify"
+    )
+    spec = BackendSpec(zone_dir=EXAMPLES / "zones")
+    catalogue_path = rules_dir() / "providers" / "catalogue.yaml"
+    engine = Engine(
+        load_rules([rules_dir()]),
+        load_catalogue(catalogue_path),
+        spec.build(),
+        spec,
+        (rules_dir(),),
+        catalogue_path,
+        AuditSettings(),
+    )
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100)
+    finished = run_scaled(
+        targets, None, [("jsonl", tmp_path / "a.jsonl")], ScaleOptions(None, False, 2), engine, console
+    )
+    assert finished.complete and finished.summary.domains == 24
+    assert "24/24" in screen.getvalue()
