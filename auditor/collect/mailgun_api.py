@@ -184,7 +184,7 @@ class MailgunAccountClient:
         for region in order:
             base = self._base_urls[region]
             log.debug("asking the %s domains API about %s", region, domain)
-            answer = await self._get(client, base, region, domain)
+            answer = await self._get_waiting(client, base, region, domain)
             if isinstance(answer, Failure):
                 return answer
             status, body, retry_after = answer
@@ -195,22 +195,6 @@ class MailgunAccountClient:
             if status in (401, 404):
                 tried.append((region, status))
                 continue
-            if status == 429:
-                wait = _retry_seconds(body, retry_after)
-                if wait is not None and wait <= self._retry_wait_limit:
-                    log.debug("the %s API asked to wait %s s; retrying once", region, wait)
-                    await asyncio.sleep(wait)
-                    answer = await self._get(client, base, region, domain)
-                    if isinstance(answer, Failure):
-                        return answer
-                    status, body, retry_after = answer
-                    if status == 200:
-                        return parse_domain_answer(
-                            body, domain=domain, region=region, api_base=base, region_queried=first
-                        )
-                    if status in (401, 404):
-                        tried.append((region, status))
-                        continue
             if status == 429:
                 wait = _retry_seconds(body, retry_after)
                 when = f"retry after {wait} s" if wait is not None else "retry later"
@@ -245,6 +229,20 @@ class MailgunAccountClient:
             f"{domain} not found where the API key was accepted, and the key was rejected "
             f"elsewhere ({summary}); cannot tell whether the domain exists",
         )
+
+    async def _get_waiting(
+        self, client: httpx.AsyncClient, base: str, region: str, domain: str
+    ) -> tuple[int, bytes, str | None] | Failure:
+        """`_get`, and once more after a 429 that asks for a short wait (`retry_wait_limit`)."""
+        answer = await self._get(client, base, region, domain)
+        if isinstance(answer, Failure) or answer[0] != 429:
+            return answer
+        wait = _retry_seconds(answer[1], answer[2])
+        if wait is None or wait > self._retry_wait_limit:
+            return answer
+        log.debug("the %s API asked to wait %s s; retrying once", region, wait)
+        await asyncio.sleep(wait)
+        return await self._get(client, base, region, domain)
 
     async def _get(
         self, client: httpx.AsyncClient, base: str, region: str, domain: str
