@@ -28,7 +28,7 @@ from auditor.model.account import AccountFacts
 from auditor.model.facts import Failure, FailureKind
 from auditor.model.inventory import SecretRef
 from auditor.resources import rules_dir
-from tests.servers.mailgun_api_server import Apis, FakeDomainsApi, Reply, as_json, start, stop
+from tests.servers.mailgun_api_server import Apis, FakeDomainsApi, Reply, as_json, domain_body, start, stop
 
 DOMAIN = "mg.example.com"
 KEY = "key-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -69,27 +69,16 @@ def domain_answer(
     """A `GET /v4/domains/{name}` body in the documented shape (mailgun docs, mailgun-go)."""
     suffix = "eu.mailgun.org" if region == "eu" else "mailgun.org"
     mx = "mxa.eu.mailgun.org" if region == "eu" else "mxa.mailgun.org"
-    return {
-        "domain": {
-            "created_at": "Tue, 14 Jul 2015 19:13:04 GMT",
-            "id": "55a55f40803267158aa113e8",
-            "is_disabled": is_disabled,
-            "name": name,
-            "require_tls": False,
-            "skip_verification": False,
-            "smtp_login": f"postmaster@{name}",
-            "spam_action": "disabled",
-            "state": state,
-            "type": kind,
-            "web_prefix": "email",
-            "web_scheme": "https",
-            "wildcard": False,
-        },
-        "receiving_dns_records": [
+    return domain_body(
+        name,
+        state=state,
+        kind=kind,
+        is_disabled=is_disabled,
+        receiving=[
             {"priority": "10", "record_type": "MX", "valid": valid.upper(), "value": mx, "cached": [mx]},
             {"priority": "10", "record_type": "MX", "valid": "Unknown", "value": mx.replace("mxa", "mxb")},
         ],
-        "sending_dns_records": [
+        sending=[
             {
                 "record_type": "TXT",
                 "valid": valid,
@@ -122,7 +111,7 @@ def domain_answer(
                 "cached": [suffix],
             },
         ],
-    }
+    )
 
 
 FORBIDDEN = Reply(401, b"Forbidden", content_type="text/plain")
