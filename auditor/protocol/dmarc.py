@@ -131,8 +131,12 @@ def parse_dmarc(record: str) -> DmarcRecord:
         elif tag != "v":
             values[tag] = value
     if "p" not in explicit:
-        problems.append(TagProblem("p", "", "missing: required by RFC 7489 §6.3 (none if omitted in RFC 9989)"))
-    return DmarcRecord(**values, explicit=tuple(explicit), problems=tuple(problems), unknown_tags=tuple(unknown))
+        problems.append(
+            TagProblem("p", "", "missing: required by RFC 7489 §6.3 (none if omitted in RFC 9989)")
+        )
+    return DmarcRecord(
+        **values, explicit=tuple(explicit), problems=tuple(problems), unknown_tags=tuple(unknown)
+    )
 
 
 _Parsed = tuple[Any, str | None]
@@ -276,7 +280,9 @@ def _from_checkdmarc(item: Any) -> ReportUri | None:
         return None
     scheme = str(item.get("scheme") or "").lower()
     address = item["address"]
-    uri = f"{scheme}:{address}" if scheme == "mailto" and not address.lower().startswith("mailto:") else address
+    uri = (
+        f"{scheme}:{address}" if scheme == "mailto" and not address.lower().startswith("mailto:") else address
+    )
     parsed, _ = parse_report_uri(uri + (f"!{item['size_limit']}" if item.get("size_limit") else ""))
     return parsed
 
