@@ -100,6 +100,16 @@ class DmarcRecord:
     def nonexistent_policy(self) -> str:
         return self.np or self.subdomain_policy
 
+    @property
+    def weaker_subdomain_tags(self) -> tuple[str, ...]:
+        """`sp` / `np` when they enforce less than `p` (explicitly or through sp's fallback)."""
+        weak = []
+        if weaker(self.subdomain_policy, self.policy):
+            weak.append("sp")
+        if weaker(self.nonexistent_policy, self.policy):
+            weak.append("np")
+        return tuple(weak)
+
 
 def parse_dmarc(record: str) -> DmarcRecord:
     """Every tag of `record`; never raises. Unusable values become `problems` and defaults."""
@@ -323,3 +333,43 @@ def authorisation_name(policy_domain: str, destination: str) -> str:
 def is_external(policy_domain: str, destination: str) -> bool:
     """RFC 7489 §7.1: a destination outside the policy domain's organisational domain."""
     return organisational_domain(policy_domain) != organisational_domain(destination)
+
+
+def with_tag(record: str | None, tag: str, value: str) -> str:
+    """`record` with `tag` set to `value` (added after `p`, or removed when `value` is empty).
+
+    For remediation: the user's own record with one change, every other tag kept as written.
+    A missing record starts from `v=DMARC1; p=none`.
+    """
+    parts = [p.strip() for p in (record or "v=DMARC1; p=none").strip().strip('"').split(";") if p.strip()]
+    tag = tag.lower()
+    found = False
+    out = []
+    for part in parts:
+        name = part.partition("=")[0].strip().lower()
+        if name != tag:
+            out.append(part)
+        elif value and not found:
+            out.append(f"{tag}={value}")
+            found = True
+    if value and not found:
+        names = [p.partition("=")[0].strip().lower() for p in out]
+        at = names.index("p") + 1 if "p" in names else min(1, len(out))
+        out.insert(at, f"{tag}={value}")
+    return "; ".join(out)
+
+
+def repaired(record: str | None) -> str:
+    """`record` without the tags whose values are unusable, with `p=none` if `p` was unusable."""
+    parsed = parse_dmarc(record or "")
+    text = record or "v=DMARC1; p=none"
+    for problem in parsed.problems:
+        if problem.tag in _KNOWN_TAGS and problem.tag != "v":
+            text = with_tag(text, problem.tag, "")
+    if parsed.p is None:
+        text = with_tag(text, "p", "none")
+    if not text.replace(" ", "").startswith("v=DMARC1"):
+        text = "v=DMARC1; " + "; ".join(
+            p.strip() for p in text.split(";") if p.strip() and p.partition("=")[0].strip().lower() != "v"
+        )
+    return text
