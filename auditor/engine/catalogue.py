@@ -133,6 +133,23 @@ class ReturnPathSpec(_Strict):
         return self
 
 
+class MailFromSpec(_Strict):
+    """Which domain the provider puts in the envelope sender (MAIL FROM), for DMARC SPF alignment.
+
+    SPF authenticates the MAIL FROM domain (RFC 7208 §2.4); DMARC counts it only when it aligns
+    with the From domain (RFC 7489 §3.1.2). `sending_domain`: the audited domain itself (Mailgun's
+    `bounce+…@<domain>`, a mailbox provider's user address); `return_path`: the domain's own
+    return-path host when it is set up (the `return_path` record), else `bounce_domain`;
+    `provider`: always the provider's own bounce domain, so SPF never aligns.
+    """
+
+    uses: Literal["sending_domain", "return_path", "provider"]
+    bounce_domain: str | None = Field(
+        default=None, description="The provider's own MAIL FROM domain, when documented."
+    )
+    note: str | None = None
+
+
 class OwnershipSpec(_Strict):
     txt_prefix: str = Field(min_length=2, description="Start of the token's TXT value at the domain.")
     required: bool
@@ -184,6 +201,9 @@ class ProviderSpec(_Strict):
     ownership: OwnershipSpec | None = None
     verification: dict[VerifiedRecord, VerificationSpec]
     regions: dict[str, RegionSpec] = Field(min_length=1)
+    mail_from: MailFromSpec | None = Field(
+        default=None, description="The envelope sender domain (DMARC SPF alignment); None: not known."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ProviderSpec:
@@ -310,6 +330,9 @@ class ProviderRegion:
     ownership_required: bool
     ownership_hint: str | None
     region_tells: tuple[str, ...]
+    # Envelope sender (MAIL FROM) for DMARC SPF alignment; None when the catalogue does not say
+    mail_from: str | None = None
+    bounce_domain: str | None = None
 
 
 _TXT_KEY = DkimKind(("*",), "TXT")
@@ -465,6 +488,10 @@ def _view(provider: str, spec: ProviderSpec, region: str) -> ProviderRegion:
         ownership_required=spec.ownership.required if spec.ownership else False,
         ownership_hint=sub(spec.ownership.hint) if spec.ownership else None,
         region_tells=tuple(spec.region_tells),
+        mail_from=spec.mail_from.uses if spec.mail_from else None,
+        bounce_domain=sub(spec.mail_from.bounce_domain).lower()
+        if spec.mail_from and spec.mail_from.bounce_domain
+        else None,
     )
 
 

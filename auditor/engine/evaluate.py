@@ -16,6 +16,7 @@ import jinja2
 from auditor.engine.account_compare import AccountView, account_view
 from auditor.engine.catalogue import Catalogue
 from auditor.engine.derive import derive_region
+from auditor.engine.dmarc_alignment import dmarc_alignment
 from auditor.engine.expressions import (
     FactUnavailable,
     RegionlessProvider,
@@ -147,6 +148,8 @@ class Evaluator:
         for area in ("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking", "return_path"):
             value = getattr(facts, area)
             namespace[area] = Unavailable(area, value.detail) if isinstance(value, Failure) else value
+        alignment = dmarc_alignment(target, facts, self.catalogue)
+        namespace["dmarc_alignment"] = alignment or Unavailable("dmarc", "DMARC, DKIM or return path failed")
         spf_check = facts.spf_check
         if spf_check is None:
             spf_check = Failure(FailureKind.NOT_ATTEMPTED, "SPF was not evaluated (no single SPF record)")

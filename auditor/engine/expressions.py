@@ -22,6 +22,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from auditor.engine.account_compare import AccountView
 from auditor.engine.catalogue import ProviderRegion, common_attributes
 from auditor.engine.compiler import ClosureCompiler
+from auditor.engine.dmarc_alignment import DmarcAlignment
+from auditor.engine.dmarc_helpers import DMARC_HELPERS
 from auditor.engine.provider_helpers import PROVIDER_HELPERS
 from auditor.model.facts import (
     DkimFacts,
@@ -147,6 +149,7 @@ ROOTS: dict[str, type | None] = {
     "smtp_plan": SmtpPlan,
     "account": AccountView,
     "item": None,
+    "dmarc_alignment": DmarcAlignment,
 }
 SELECTOR_ROOTS: dict[str, type | None] = {**ROOTS, "dkim": DkimKeyFacts}
 
@@ -170,6 +173,7 @@ HELPERS: dict[str, Callable[..., Any]] = {
     "spf_merged": merge_records,
     "dkim_placeholder": _dkim_placeholder,
     **PROVIDER_HELPERS,
+    **DMARC_HELPERS,
 }
 
 

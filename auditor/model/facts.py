@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from auditor.model.account import AccountFacts
+from auditor.model.dmarc import ReportDestination
 from auditor.model.smtp import SmtpPlan, SmtpProbeFacts
+from auditor.protocol.dmarc import DmarcRecord, applicable_policy
 from auditor.protocol.spf_eval import SpfCheck
 
 
@@ -158,6 +160,41 @@ class DmarcFacts:
     warnings: tuple[str, ...]
     inherited_from: str | None = None
     """The organisational domain whose record applies (RFC 7489 §6.6.3), when not the domain's own."""
+    parsed: DmarcRecord | None = None
+    """Every tag, typed (checkdmarc's values, completed by `auditor.protocol.dmarc`); None unless
+    there is exactly one record."""
+    destinations: tuple[ReportDestination, ...] = ()
+    """Every mailto `rua`/`ruf` destination with its RFC 7489 §7.1 authorisation."""
+    domain_exists: bool | None = None
+    """False when the audited name itself is NXDOMAIN (then `np` applies); None: not known."""
+
+    @property
+    def applied_policy(self) -> str | None:
+        """The policy receivers apply to mail from the audited domain (p, sp or np)."""
+        return self._applied()[0]
+
+    @property
+    def applied_tag(self) -> str | None:
+        """Which tag `applied_policy` comes from: `p`, `sp` or `np`."""
+        return self._applied()[1]
+
+    def _applied(self) -> tuple[str | None, str | None]:
+        if self.parsed is None:
+            return None, None
+        return applicable_policy(self.parsed, self.inherited_from is not None, self.domain_exists)
+
+    @property
+    def policy_domain(self) -> str:
+        """The domain whose record applies (the organisational domain when inherited)."""
+        return self.inherited_from or self.name.removeprefix("_dmarc.")
+
+    @property
+    def unauthorised_destinations(self) -> tuple[ReportDestination, ...]:
+        return tuple(d for d in self.destinations if d.authorised is False)
+
+    @property
+    def unverified_destinations(self) -> tuple[ReportDestination, ...]:
+        return tuple(d for d in self.destinations if d.authorised is None)
 
 
 @dataclass(frozen=True, slots=True)

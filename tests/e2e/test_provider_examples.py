@@ -34,7 +34,8 @@ EXAMPLES_BY_PROVIDER: dict[str, tuple[str, str, set[str]]] = {
     "postmark": ("harbor-lights.example", "cobalt-tools.example", {"RP001"}),
     "sparkpost": ("fern-analytics.example", "ember-labs.example", {"REG001"}),
     "brevo": ("maple-crafts.example", "willow-yoga.example", {"OWN001"}),
-    "mailjet": ("tidal-events.example", "nimbus-travel.example", {"DKIM004"}),
+    # A revoked key leaves Mailjet's mail nothing that aligns (its return path is its own): DMARC010.
+    "mailjet": ("tidal-events.example", "nimbus-travel.example", {"DKIM004", "DMARC010"}),
     "resend": ("sparrow-app.example", "atlas-notes.example", {"RP002"}),
     "mandrill": ("copper-kettle.example", "velvet-shoes.example", {"DKIM009"}),
     "google-workspace": ("birch-accounting.example", "aspen-law.example", {"MX001"}),

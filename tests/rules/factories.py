@@ -50,6 +50,7 @@ from auditor.collect.smtp.probe import username_domain
 from auditor.engine.catalogue import Catalogue
 from auditor.inventory.loader import builtin_catalogue
 from auditor.model.account import AccountFacts, ExpectedRecord
+from auditor.model.dmarc import ReportDestination
 from auditor.model.facts import (
     NO_RETURN_PATH,
     DkimFacts,
@@ -79,6 +80,7 @@ from auditor.model.smtp import (
     TlsMode,
     TlsVerifyFailure,
 )
+from auditor.protocol.dmarc import parse_dmarc
 from auditor.protocol.spf import is_spf, parse_spf
 from auditor.protocol.spf_eval import SpfCheck, SpfResult
 
@@ -406,13 +408,27 @@ def _dmarc(given: Any, domain: str) -> DmarcFacts | Failure:
             "policy": dict(tags).get("p"),
             "tags": tags,
             "warnings": (),
+            "parsed": parse_dmarc(records[0]),
         }
     else:
         error = f"{len(records)} DMARC records (RFC 7489 §6.6.3)" if records else None
         derived = {"record": None, "valid": False, "error": error, "policy": None, "tags": (), "warnings": ()}
+    if "destinations" in fields:
+        fields["destinations"] = tuple(_destination(d) for d in fields["destinations"])
     derived.update(fields)
     derived.setdefault("name", name)
     return DmarcFacts(records=records, **derived)
+
+
+def _destination(given: Mapping[str, Any]) -> ReportDestination:
+    """A report destination: `{uri, authorised[, tag]}`; external unless `external: false`."""
+    uri = given["uri"]
+    domain = uri.rpartition("@")[2].lower()
+    external = given.get("external", True)
+    name = given.get("authorisation_name", f"mg.example.com._report._dmarc.{domain}" if external else None)
+    return ReportDestination(
+        given.get("tag", "rua"), uri, domain, external, name, given.get("authorised"), given.get("detail")
+    )
 
 
 def _tracking(given: Any, target: DomainTarget) -> TrackingFacts | Failure:

@@ -6,8 +6,8 @@ SERVFAIL/timeouts, how many queries a run really sends).  Instead, tests start t
 127.0.0.1, point a resolver at ``server.host``/``server.port`` and get genuine wire-format
 answers, built with dnspython's message API from BIND master-file zone text.
 
-It is deliberately small (no wildcards, no delegations/referrals, no DNSSEC, no zone transfers)
-but follows authoritative-server semantics for everything it does answer:
+It is deliberately small (no delegations/referrals, no DNSSEC, no zone transfers) but follows
+authoritative-server semantics for everything it does answer:
 
 * the zone chosen is the one whose origin is the longest suffix of the query name; names in
   no loaded zone get REFUSED;
@@ -16,6 +16,8 @@ but follows authoritative-server semantics for everything it does answer:
   without SOA gets a synthesised one for that purpose;
 * over UDP, responses larger than the client's limit (512, or its EDNS payload capped at 4096)
   are sent with TC=1 and no records; over TCP the full answer is always sent;
+* wildcards are expanded as RFC 4592 §4.3 says: a name that does not exist is answered from
+  `*.<closest encloser>` when that exists, with the queried name as owner (no NSEC proofs);
 * faults (SERVFAIL, REFUSED, silent drop, forced truncation) can be injected per name/type at
   runtime, and every query received is recorded so tests can count them.
 
@@ -44,6 +46,7 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.name
+import dns.node
 import dns.opcode
 import dns.rcode
 import dns.rdataclass
@@ -571,6 +574,8 @@ class LoopbackDnsServer:
         while True:
             seen.add(name)
             node = zone.zone.get_node(name)
+            if node is None and name not in zone.names:
+                node = _wildcard(zone, name)
             if node is None:
                 if name in zone.names:  # empty non-terminal
                     return dns.rcode.NOERROR, answer, [zone.negative_soa()]
@@ -595,6 +600,14 @@ class LoopbackDnsServer:
             if next_zone is None or target in seen or hops >= _MAX_CNAME_HOPS:
                 return dns.rcode.NOERROR, answer, []
             zone, name = next_zone, target
+
+
+def _wildcard(zone: _LoadedZone, name: dns.name.Name) -> dns.node.Node | None:
+    """The node `*.<closest encloser>` that answers for `name`, which does not exist (RFC 4592)."""
+    encloser = name.parent()
+    while encloser not in zone.names and encloser != zone.origin:
+        encloser = encloser.parent()
+    return zone.zone.get_node(dns.name.Name((b"*", *encloser.labels)))
 
 
 def _rrsets(name: dns.name.Name, rdatasets: Iterable[dns.rdataset.Rdataset]) -> Iterator[dns.rrset.RRset]:

@@ -231,6 +231,34 @@ def test_nodata_vs_nxdomain(server: LoopbackDnsServer) -> None:
     assert nx.authority[0].name.to_text() == "example.com."
 
 
+WILD_ZONE = """
+$TTL 300
+@ IN SOA ns hostmaster 1 3600 600 86400 60
+*._report._dmarc IN TXT "v=DMARC1"
+own._report._dmarc IN TXT "not a DMARC record"
+*.deep IN A 192.0.2.9
+deep.empty.deep IN A 192.0.2.10
+"""
+
+
+def test_wildcards_expand_only_for_names_that_do_not_exist() -> None:
+    """RFC 4592 §4.3: `*.<closest encloser>` answers a missing name, with that name as owner."""
+    with LoopbackDnsServer({"reports.test": WILD_ZONE}) as srv:
+        hit = ask(srv, "mg.example.com._report._dmarc.reports.test", "TXT")
+        assert hit.rcode() == dns.rcode.NOERROR
+        assert hit.answer[0].name.to_text() == "mg.example.com._report._dmarc.reports.test."
+        assert txt_strings(hit.answer[0]) == [b"v=DMARC1"]
+        # An existing name is never answered by the wildcard (its own records, or NODATA).
+        own = ask(srv, "own._report._dmarc.reports.test", "TXT")
+        assert txt_strings(own.answer[0]) == [b"not a DMARC record"]
+        assert ask(srv, "own._report._dmarc.reports.test", "MX").answer == []
+        # The wildcard covers its own level only through the closest encloser: `empty.deep`
+        # exists (an empty non-terminal), so `x.empty.deep` has no `*.empty.deep` to use.
+        assert ask(srv, "x.deep.reports.test", "A").answer[0][0].address == "192.0.2.9"
+        assert ask(srv, "x.empty.deep.reports.test", "A").rcode() == dns.rcode.NXDOMAIN
+        assert ask(srv, "x._report.reports.test", "TXT").rcode() == dns.rcode.NXDOMAIN
+
+
 def test_longest_suffix_zone_and_synthesised_soa(server: LoopbackDnsServer) -> None:
     sub = ask(server, "sub.example.com", "TXT")
     assert txt_strings(sub.answer[0]) == [b"from the sub zone"]

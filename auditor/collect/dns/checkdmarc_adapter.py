@@ -37,6 +37,7 @@ import dns.resolver
 from auditor.collect.dns.answers import AnswerStatus, DnsAnswer
 from auditor.collect.dns.resolver import CachingResolver
 from auditor.model.facts import DmarcFacts, Failure, FailureKind
+from auditor.protocol.dmarc import parse_dmarc, with_checkdmarc
 from auditor.protocol.dnswire import name_from_text
 
 _LIFETIME = 30.0
@@ -178,7 +179,10 @@ def _parse_one(domain: str, name: str, record: str, resolver: dns.resolver.Resol
             record, domain, resolver=resolver, include_tag_descriptions=False
         )
     except (checkdmarc.dmarc.DMARCError, checkdmarc.dmarc._DMARCWarning) as exc:
-        return DmarcFacts(name, (record,), record, False, _sentence(exc), None, (), ())
+        # checkdmarc stops at the first bad value; the tag-by-tag parse names every one.
+        return DmarcFacts(
+            name, (record,), record, False, _sentence(exc), None, (), (), parsed=parse_dmarc(record)
+        )
     except dns.exception.DNSException as exc:
         # A lookup checkdmarc needed failed: that is "could not verify", not "invalid record".
         return Failure(
@@ -191,7 +195,8 @@ def _parse_one(domain: str, name: str, record: str, resolver: dns.resolver.Resol
     )
     policy = dict(tags).get("p")
     warnings = tuple(str(w) for w in parsed.get("warnings", ()))
-    return DmarcFacts(name, (record,), record, True, None, policy, tags, warnings)
+    typed = with_checkdmarc(parse_dmarc(record), dict(parsed.get("tags", {})))
+    return DmarcFacts(name, (record,), record, True, None, policy, tags, warnings, parsed=typed)
 
 
 def _sentence(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ import dns.rdatatype
 
 from auditor.collect.dns.answers import AnswerStatus, DnsAnswer, name_text
 from auditor.collect.dns.checkdmarc_adapter import DmarcParser
+from auditor.collect.dns.dmarc_reports import complete_dmarc
 from auditor.collect.dns.provider_ip import provider_sample_ip
 from auditor.collect.dns.resolver import CachingResolver
 from auditor.collect.dns.spf import SpfWalker, tree_not_evaluated
@@ -214,6 +215,12 @@ class DnsCollector:
         return MxFacts(hosts, False)
 
     async def _dmarc(self, domain: str) -> DmarcFacts | Failure:
+        facts = await self._dmarc_record(domain)
+        if isinstance(facts, Failure):
+            return facts
+        return await complete_dmarc(self.resolver, domain, facts)
+
+    async def _dmarc_record(self, domain: str) -> DmarcFacts | Failure:
         name = f"_dmarc.{domain}"
         records = await self._dmarc_records(name)
         if isinstance(records, Failure):

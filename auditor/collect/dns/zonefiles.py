@@ -1,7 +1,8 @@
 """DNS answered from BIND zone files (`--zone-dir`): pre-launch checks and the offline example.
 
 It stands behind the same `DnsBackend` seam as the network, answering the way an authoritative
-server for those zones would (CNAMEs followed between loaded zones, NXDOMAIN distinct from NODATA).
+server for those zones would (CNAMEs followed between loaded zones, NXDOMAIN distinct from NODATA,
+wildcards expanded as RFC 4592 §4.3 says: DMARC report authorisation relies on them).
 A name in no loaded zone is REFUSED, which collectors report as "could not verify", not missing.
 """
 
@@ -77,6 +78,8 @@ class ZoneBackend:
                     return DnsAnswer(name, rdtype, AnswerStatus.NODATA, (), tuple(cnames))
                 return DnsAnswer(name, rdtype, AnswerStatus.REFUSED, detail=f"no zone file covers {name}")
             node = zone.get_node(current)
+            if node is None and current not in self._existing:
+                node = self._wildcard(zone, current)
             if node is None:
                 status = AnswerStatus.NODATA if current in self._existing else AnswerStatus.NXDOMAIN
                 return DnsAnswer(name, rdtype, status, (), tuple(cnames))
@@ -89,6 +92,13 @@ class ZoneBackend:
             current = alias[0].target
             cnames.append(name_text(current))
         return DnsAnswer(name, rdtype, AnswerStatus.ERROR, detail="CNAME chain too long")
+
+    def _wildcard(self, zone: dns.zone.Zone, name: dns.name.Name) -> dns.node.Node | None:
+        """`*.<closest encloser>` for a name that does not exist (RFC 4592 §4.3), if published."""
+        encloser = name.parent()
+        while encloser not in self._existing and encloser != zone.origin:
+            encloser = encloser.parent()
+        return zone.get_node(dns.name.Name((b"*", *encloser.labels)))
 
     def _zone_for(self, name: dns.name.Name) -> dns.zone.Zone | None:
         for zone in self._zones:
