@@ -22,6 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from auditor.engine.account_compare import AccountView
 from auditor.engine.catalogue import ProviderRegion, common_attributes
 from auditor.engine.compiler import ClosureCompiler
+from auditor.engine.mail_domain_helpers import MAIL_DOMAIN_HELPERS
 from auditor.engine.provider_helpers import PROVIDER_HELPERS
 from auditor.model.facts import (
     DkimFacts,
@@ -34,6 +35,7 @@ from auditor.model.facts import (
     TrackingFacts,
     TxtFacts,
 )
+from auditor.model.mail_domain import BimiFacts, MtaStsFacts, TlsRptFacts
 from auditor.model.report import RegionView
 from auditor.model.smtp import SmtpPlan, SmtpProbeFacts
 from auditor.protocol.spf import merge_records, with_all, with_include
@@ -146,6 +148,9 @@ ROOTS: dict[str, type | None] = {
     "smtp": SmtpProbeFacts,
     "smtp_plan": SmtpPlan,
     "account": AccountView,
+    "mta_sts": MtaStsFacts,
+    "tlsrpt": TlsRptFacts,
+    "bimi": BimiFacts,
     "item": None,
 }
 SELECTOR_ROOTS: dict[str, type | None] = {**ROOTS, "dkim": DkimKeyFacts}
@@ -170,6 +175,7 @@ HELPERS: dict[str, Callable[..., Any]] = {
     "spf_merged": merge_records,
     "dkim_placeholder": _dkim_placeholder,
     **PROVIDER_HELPERS,
+    **MAIL_DOMAIN_HELPERS,
 }
 
 
