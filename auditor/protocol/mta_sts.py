@@ -65,19 +65,22 @@ def parse_sts_record(text: str) -> StsRecord:
     if not fields or fields[0] != "v=STSv1":
         errors.append("the record must start with 'v=STSv1;'")
     policy_id: str | None = None
+    ids_seen = 0
     for field in fields[1:]:
         name, equals, value = field.partition("=")
         if not equals:
             errors.append(f"field {field!r} is not name=value")
         elif name == "id":
-            if policy_id is not None:
+            ids_seen += 1
+            if ids_seen > 1:
                 errors.append("'id' appears more than once")
             elif not _ID.match(value):
                 errors.append(f"id {value!r} must be 1 to 32 letters or digits")
-            policy_id = policy_id or value
+            else:
+                policy_id = value
         elif not _EXT_NAME.match(name) or not _EXT_VALUE.match(value):
             errors.append(f"field {field!r} is not a valid extension field")
-    if policy_id is None and not any(e.startswith("id ") for e in errors):
+    if not ids_seen:
         errors.append("the record has no 'id' field")
     return StsRecord(text, policy_id, tuple(errors))
 
