@@ -104,6 +104,7 @@ class MtaStsPolicyClient:
         self._connect_to = {k.lower().rstrip("."): v for k, v in (connect_to or {}).items()}
         self._max_bytes = max_bytes
         self._limit = asyncio.Semaphore(max_concurrent)
+        self._max_concurrent = max_concurrent
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._fetches: dict[str, asyncio.Task[MtaStsPolicyFacts | Failure]] = {}
@@ -168,6 +169,9 @@ class MtaStsPolicyClient:
                 verify=self._verify,
                 trust_env=False,
                 follow_redirects=False,  # RFC 8461 §3.3: redirects MUST NOT be followed
+                # No kept-alive connections: requests go to an address, and two policy hosts on one
+                # address must each get their own TLS handshake (SNI and certificate check).
+                limits=httpx.Limits(max_connections=self._max_concurrent, max_keepalive_connections=0),
                 headers={"User-Agent": f"sendready/{__version__}", "Accept": "text/plain"},
             )
         return self._client

@@ -304,3 +304,25 @@ def test_bad_connect_to_is_a_usage_error(tmp_path: Path, zone_dir: Path) -> None
     )
     assert result.exit_code == 2
     assert "--mta-sts-connect" in result.output and "Traceback" not in result.output
+
+
+def test_each_policy_host_on_a_shared_address_gets_its_own_certificate_check(
+    zone_dir: Path, policy_server: PolicyServer
+) -> None:
+    """A connection made for one host (valid certificate) is never reused for another."""
+
+    async def run() -> tuple[Any, Any]:
+        resolver = CachingResolver(ZoneBackend.from_directory(zone_dir))
+        client = MtaStsPolicyClient(
+            resolver, verify=str(policy_server.ca_file), connect_to={"*": ("127.0.0.1", policy_server.port)}
+        )
+        try:
+            good = await client.fetch(f"good.{ORIGIN}")
+            bad = await client.fetch(f"badcert.{ORIGIN}")
+        finally:
+            await client.aclose()
+        return good, bad
+
+    good, bad = asyncio.run(run())
+    assert isinstance(good, MtaStsPolicyFacts) and good.problem is None
+    assert isinstance(bad, MtaStsPolicyFacts) and "certificate does not verify" in (bad.problem or "")

@@ -49,6 +49,8 @@ class PolicyServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, so a client could reuse a connection
+
             def do_GET(self) -> None:
                 host = (self.headers.get("Host") or "").split(":")[0].lower()
                 server.requests.append(host)
