@@ -21,6 +21,7 @@ from auditor.collect.dns.domain import CollectHints, DnsCollector
 from auditor.collect.dns.resolver import CachingResolver
 from auditor.collect.mailgun_api import PROVIDER as MAILGUN
 from auditor.collect.mailgun_api import MailgunAccountClient, api_base_urls
+from auditor.collect.mta_sts_fetch import MtaStsPolicyClient
 from auditor.collect.smtp.plan import plan_probe
 from auditor.collect.smtp.probe import ProbeSettings
 from auditor.collect.smtp.scheduler import ProbeScheduler
@@ -75,6 +76,12 @@ class AuditSettings:
     api_timeout: float = 10.0
     api_requests_per_second: float | None = 4.5
     """Mailgun allows 300 requests a minute per account; 4.5/s stays under it."""
+    mta_sts_fetch: bool = True
+    """Fetch each MTA-STS policy over HTTPS (only for domains with a `_mta-sts` TXT record)."""
+    mta_sts_ca_file: str | None = None
+    mta_sts_connect: Mapping[str, tuple[str, int]] | None = None
+    """Policy host (or `*`) → (address, port) to connect to instead of DNS and 443 (tests)."""
+    mta_sts_timeout: float = 10.0
 
 
 async def run_audit(
@@ -136,7 +143,15 @@ async def stream_audit(
         max_in_flight=settings.max_in_flight,
         queries_per_second=settings.queries_per_second,
     )
-    collector = DnsCollector(resolver, catalogue)
+    policies = None
+    if settings.mta_sts_fetch:
+        policies = MtaStsPolicyClient(
+            resolver,
+            timeout=settings.mta_sts_timeout,
+            verify=settings.mta_sts_ca_file or True,
+            connect_to=settings.mta_sts_connect,
+        )
+    collector = DnsCollector(resolver, catalogue, policies)
     evaluator = Evaluator(rules, catalogue)
     probes = ProbeScheduler(
         environ=settings.environ, per_host=settings.smtp_per_host, overall=settings.smtp_overall
@@ -174,6 +189,8 @@ async def stream_audit(
         if workers:
             await asyncio.wait(workers)
         collector.close()
+        if policies is not None:
+            await policies.aclose()
         await resolver.close()
         if isinstance(accounts, MailgunAccountClient):
             await accounts.aclose()

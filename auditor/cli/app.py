@@ -28,6 +28,7 @@ from auditor.cli.progress import ProgressBar
 from auditor.cli.scaled import JSONL, Finished, run_merge, run_scaled, scale_options
 from auditor.collect.dns.network import Nameserver
 from auditor.collect.mailgun_api import api_base_urls
+from auditor.collect.mta_sts_fetch import parse_connect_to
 from auditor.collect.smtp.secrets import SecretUnavailable, resolve_secret
 from auditor.engine.catalogue import Catalogue, load_catalogue
 from auditor.engine.rules import RuleSet, load_rules
@@ -225,6 +226,23 @@ def audit(
         Path | None,
         typer.Option("--api-ca-file", metavar="PEM", help="CA bundle for the API's certificate."),
     ] = None,
+    no_mta_sts_fetch: Annotated[
+        bool,
+        typer.Option("--no-mta-sts-fetch", help="Do not fetch MTA-STS policies over HTTPS (rules: unknown)."),
+    ] = False,
+    mta_sts_ca_file: Annotated[
+        Path | None,
+        typer.Option("--mta-sts-ca-file", metavar="PEM", help="CA bundle for MTA-STS policy hosts."),
+    ] = None,
+    mta_sts_connect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mta-sts-connect",
+            metavar="HOST=ADDRESS:PORT",
+            help="Fetch the policy of mta-sts HOST (or *) from ADDRESS:PORT, keeping the name for TLS "
+            "(repeatable; private networks and tests).",
+        ),
+    ] = None,
 ) -> None:
     """Audit domains: DNS facts, provider rules, and a report with the records to publish."""
     stdout = Console(highlight=False, soft_wrap=False)
@@ -244,9 +262,12 @@ def audit(
         _fail(stderr, InputError("file not found", path=smtp_ca_file, field="--smtp-ca-file"))
     if api_ca_file is not None and not api_ca_file.is_file():
         _fail(stderr, InputError("file not found", path=api_ca_file, field="--api-ca-file"))
+    if mta_sts_ca_file is not None and not mta_sts_ca_file.is_file():
+        _fail(stderr, InputError("file not found", path=mta_sts_ca_file, field="--mta-sts-ca-file"))
     try:
         api_key = _api_key(mailgun_api_key, os.environ)
         api_urls = _api_urls(mailgun_api_url or [], catalogue)
+        connect_to = _connect_to(mta_sts_connect or [])
     except AuditorError as exc:
         _fail(stderr, exc)
     settings = AuditSettings(
@@ -263,6 +284,9 @@ def audit(
         mailgun_api_key=api_key,
         mailgun_api_urls=api_urls,
         api_ca_file=str(api_ca_file) if api_ca_file else None,
+        mta_sts_fetch=not no_mta_sts_fetch,
+        mta_sts_ca_file=str(mta_sts_ca_file) if mta_sts_ca_file else None,
+        mta_sts_connect=connect_to,
     )
     if scale.streamed(outputs):
         engine = Engine(
@@ -404,6 +428,18 @@ def _api_urls(given: list[str], catalogue: Catalogue) -> dict[str, str] | None:
             raise InputError(f"not an http(s) URL: {url!r}", field="--mailgun-api-url")
         urls[region] = url
     return urls
+
+
+def _connect_to(given: list[str]) -> dict[str, tuple[str, int]] | None:
+    """`HOST=ADDRESS:PORT` pairs for MTA-STS policy fetches; None when nothing was given."""
+    out: dict[str, tuple[str, int]] = {}
+    for item in given:
+        try:
+            host, target = parse_connect_to(item)
+        except ValueError as exc:
+            raise InputError(str(exc), field="--mta-sts-connect") from None
+        out[host] = target
+    return out or None
 
 
 def _fail(console: Console, exc: AuditorError) -> None:

@@ -25,6 +25,7 @@ from auditor.engine.expressions import (
     Unavailable,
     unavailable,
 )
+from auditor.engine.mail_domain import mail_domain_namespace
 from auditor.engine.rules import CompiledRule, RuleSet
 from auditor.model.facts import DkimFacts, DomainFacts, Failure, FailureKind, TxtFacts
 from auditor.model.findings import DnsRecord, Finding, Reference, Remediation, Severity, Status
@@ -50,6 +51,9 @@ _AREA_OF = {
     "dns.dmarc": "dmarc",
     "dns.tracking": "tracking",
     "dns.return_path": "return_path",
+    "dns.mta_sts": "mta_sts",
+    "dns.tlsrpt": "tlsrpt",
+    "dns.bimi": "bimi",
     "region": "provider",
     "smtp.submission": "smtp",
     "account": "account",
@@ -156,6 +160,7 @@ class Evaluator:
         namespace["spf_check"] = (
             Unavailable("spf_check", spf_check.detail) if isinstance(spf_check, Failure) else spf_check
         )
+        namespace.update(mail_domain_namespace(facts))
         return namespace
 
     def _account(self, facts: DomainFacts, region: RegionView) -> AccountView | Unavailable:

@@ -24,6 +24,7 @@ from auditor.engine.catalogue import ProviderRegion, common_attributes
 from auditor.engine.compiler import ClosureCompiler
 from auditor.engine.dmarc_alignment import DmarcAlignment
 from auditor.engine.dmarc_helpers import DMARC_HELPERS
+from auditor.engine.mail_domain_helpers import MAIL_DOMAIN_HELPERS
 from auditor.engine.provider_helpers import PROVIDER_HELPERS
 from auditor.model.facts import (
     DkimFacts,
@@ -36,6 +37,7 @@ from auditor.model.facts import (
     TrackingFacts,
     TxtFacts,
 )
+from auditor.model.mail_domain import BimiFacts, MtaStsFacts, TlsRptFacts
 from auditor.model.report import RegionView
 from auditor.model.smtp import SmtpPlan, SmtpProbeFacts
 from auditor.protocol.spf import merge_records, with_all, with_include
@@ -148,6 +150,9 @@ ROOTS: dict[str, type | None] = {
     "smtp": SmtpProbeFacts,
     "smtp_plan": SmtpPlan,
     "account": AccountView,
+    "mta_sts": MtaStsFacts,
+    "tlsrpt": TlsRptFacts,
+    "bimi": BimiFacts,
     "item": None,
     "dmarc_alignment": DmarcAlignment,
 }
@@ -174,6 +179,7 @@ HELPERS: dict[str, Callable[..., Any]] = {
     "dkim_placeholder": _dkim_placeholder,
     **PROVIDER_HELPERS,
     **DMARC_HELPERS,
+    **MAIL_DOMAIN_HELPERS,
 }
 
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from auditor.model.account import AccountFacts
 from auditor.model.dmarc import ReportDestination
 from auditor.model.smtp import SmtpPlan, SmtpProbeFacts
 from auditor.protocol.dmarc import DmarcRecord, applicable_policy
 from auditor.protocol.spf_eval import SpfCheck
+
+if TYPE_CHECKING:
+    from auditor.model.mail_domain import BimiFacts, MtaStsFacts, TlsRptFacts
 
 
 class FailureKind(StrEnum):
@@ -132,6 +136,12 @@ class MxHost:
     preference: int
     host: str
     resolves: bool | None
+    status: str | None = None
+    """`ok`, `nxdomain` (the name does not exist), `nodata` (exists, no A/AAAA); None: lookup failed."""
+    cname: str | None = None
+    """Where the host name is an alias to (RFC 2181 §10.3: an MX must not point at an alias)."""
+    ip_literal: bool = False
+    """The target is an address written as a name (`10 192.0.2.1`); RFC 5321 §5.1 wants a host name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +150,8 @@ class MxFacts:
 
     hosts: tuple[MxHost, ...]
     null_mx: bool
+    null_mx_mixed: bool = False
+    """A `.` target next to other MX records (RFC 7505 §3 forbids it); it is not in `hosts`."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -260,3 +272,9 @@ class DomainFacts:
     """TXT answers for names the account expects records at that the DNS areas do not cover."""
     return_path: ReturnPathFacts | Failure = NO_RETURN_PATH
     """The return-path host; `NO_RETURN_PATH` when the provider uses none of the domain's."""
+    mta_sts: MtaStsFacts | Failure | None = None
+    """`_mta-sts` TXT and the HTTPS policy (RFC 8461); None: not collected."""
+    tlsrpt: TlsRptFacts | Failure | None = None
+    """`_smtp._tls` TXT (RFC 8460); None: not collected."""
+    bimi: BimiFacts | Failure | None = None
+    """`default._bimi` TXT; None: not collected."""

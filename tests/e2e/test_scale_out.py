@@ -65,7 +65,9 @@ def domain_lines(path: Path) -> list[dict[str, Any]]:
 def problems_in(path: Path) -> dict[str, set[str]]:
     return {
         d["report"]["domain"]: {
-            f["rule_id"] for f in d["report"]["findings"] if f["status"] in ("fail", "unknown")
+            f["rule_id"]
+            for f in d["report"]["findings"]
+            if f["status"] in ("fail", "unknown") and f["severity"] != "info"
         }
         for d in domain_lines(path)
     }

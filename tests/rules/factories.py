@@ -37,6 +37,12 @@ explicitly to combine a plan with a failed probe).
 is the account of a healthy, active custom domain in the target's region whose `expected` records
 are exactly the healthy DNS above. `expected:` replaces them with `{type, name, value[, priority,
 valid]}` mappings. `account_txt:` maps extra names to TXT values, as the audit fetches them.
+
+`mta_sts:`, `tlsrpt:` and `bimi:` take `records` (TXT strings, parsed as the collector parses
+them); by default the domain publishes a valid record of each (`v=STSv1; id=20250101`,
+`v=TLSRPTv1; rua=mailto:tls@<domain>`, a BIMI record with https logo and VMC URLs). `mta_sts`
+also takes `policy`: `MtaStsPolicyFacts` fields over a healthy enforce policy whose mx patterns
+cover both MX hosts (`*.mailgun.org`), `{failure: ...}` for a fetch with no answer, or null.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from auditor.collect.dns.mail_domain import bimi_facts, mta_sts_facts, tlsrpt_facts
 from auditor.collect.dns.spf import tree_not_evaluated
 from auditor.collect.smtp.probe import username_domain
 from auditor.engine.catalogue import Catalogue
@@ -69,6 +76,7 @@ from auditor.model.facts import (
     TxtFacts,
 )
 from auditor.model.inventory import DomainTarget, SecretRef, SmtpSettings
+from auditor.model.mail_domain import BimiFacts, MtaStsFacts, MtaStsPolicyFacts, TlsRptFacts
 from auditor.model.smtp import (
     CredentialShape,
     SmtpOutcome,
@@ -140,6 +148,7 @@ SMTP_FAILURES: dict[SmtpOutcome, tuple[SmtpStepName | None, str]] = {
 AREAS = (
     *("txt", "spf", "spf_tree", "spf_check", "dkim", "mx", "dmarc", "tracking", "return_path"),
     *("smtp", "smtp_plan", "account", "account_txt"),
+    *("mta_sts", "tlsrpt", "bimi"),
 )
 TARGET_KEYS = frozenset(
     {
@@ -248,6 +257,9 @@ def build_facts(spec: Spec = None, target: DomainTarget | None = None) -> Domain
         spf_check=_spf_check(spec.get("spf_check"), spf, domain),
         account=_account(spec.get("account"), target),
         account_txt=tuple((name, tuple(values)) for name, values in (spec.get("account_txt") or {}).items()),
+        mta_sts=_mta_sts(spec.get("mta_sts"), domain),
+        tlsrpt=_tlsrpt(spec.get("tlsrpt"), domain),
+        bimi=_bimi(spec.get("bimi"), domain),
     )
 
 
@@ -378,16 +390,27 @@ def _mx(given: Any, domain: str) -> MxFacts | Failure:
         return failure(given, f"MX {domain}")
     fields = dict(given or {})
     null_mx = fields.pop("null_mx", False)
+    null_mx_mixed = fields.pop("null_mx_mixed", False)
     hosts = fields.pop("hosts", () if null_mx else US_MX)
     if fields:
         raise ValueError(f"mx: unknown field(s) {sorted(fields)}")
-    return MxFacts(tuple(_mx_host(h) for h in hosts), null_mx)
+    return MxFacts(tuple(_mx_host(h) for h in hosts), null_mx, null_mx_mixed)
 
 
 def _mx_host(given: str | Mapping[str, Any]) -> MxHost:
+    """A host name (resolving), or `{host, preference, resolves, status, cname, ip_literal}`."""
     if isinstance(given, str):
-        return MxHost(10, given, True)
-    return MxHost(given.get("preference", 10), given["host"], given.get("resolves", True))
+        return MxHost(10, given, True, "ok")
+    resolves = given.get("resolves", True)
+    default_status = {True: "ok", False: "nodata", None: None}[resolves]
+    return MxHost(
+        given.get("preference", 10),
+        given["host"],
+        resolves,
+        given.get("status", default_status),
+        given.get("cname"),
+        given.get("ip_literal", False),
+    )
 
 
 def _dmarc(given: Any, domain: str) -> DmarcFacts | Failure:
@@ -621,3 +644,64 @@ def _expected(given: Mapping[str, Any]) -> ExpectedRecord:
 def _tuples(fields: Mapping[str, Any]) -> dict[str, Any]:
     """YAML lists become tuples (the dataclasses are frozen and hold tuples)."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+
+
+HEALTHY_STS = "v=STSv1; id=20250101"
+HEALTHY_TLSRPT = "v=TLSRPTv1; rua=mailto:tls@{domain}"
+HEALTHY_BIMI = "v=BIMI1; l=https://brand.example.com/logo.svg; a=https://brand.example.com/vmc.pem"
+
+
+def _mta_sts(given: Any, domain: str) -> MtaStsFacts | Failure:
+    name = f"_mta-sts.{domain}"
+    if _is_failure(given):
+        return failure(given, f"TXT {name}")
+    fields = dict(given or {})
+    records = tuple(fields.pop("records", (HEALTHY_STS,)))
+    policy_spec = fields.pop("policy", _DEFAULT)
+    if fields:
+        raise ValueError(f"mta_sts: unknown field(s) {sorted(fields)}")
+    facts = mta_sts_facts(name, records)
+    if not facts.valid:
+        return facts
+    policy: MtaStsPolicyFacts | Failure | None
+    if policy_spec is None:
+        policy = None
+    elif _is_failure(policy_spec):
+        policy = failure(policy_spec, f"https://mta-sts.{domain}/.well-known/mta-sts.txt")
+    else:
+        healthy: dict[str, Any] = {
+            "url": f"https://mta-sts.{domain}/.well-known/mta-sts.txt",
+            "problem": None,
+            "version": "STSv1",
+            "mode": "enforce",
+            "max_age": 604800,
+            "mx": ("*.mailgun.org",),
+            "errors": (),
+        }
+        healthy.update(_tuples({} if policy_spec is _DEFAULT else policy_spec))
+        if healthy["errors"] and healthy["problem"] is None:
+            healthy["problem"] = "invalid policy: " + "; ".join(healthy["errors"])
+        policy = MtaStsPolicyFacts(**healthy)
+    return MtaStsFacts(name, facts.records, facts.record, facts.policy_id, facts.errors, policy)
+
+
+def _tlsrpt(given: Any, domain: str) -> TlsRptFacts | Failure:
+    name = f"_smtp._tls.{domain}"
+    if _is_failure(given):
+        return failure(given, f"TXT {name}")
+    fields = dict(given or {})
+    records = tuple(fields.pop("records", (HEALTHY_TLSRPT.format(domain=domain),)))
+    if fields:
+        raise ValueError(f"tlsrpt: unknown field(s) {sorted(fields)}")
+    return tlsrpt_facts(name, records)
+
+
+def _bimi(given: Any, domain: str) -> BimiFacts | Failure:
+    name = f"default._bimi.{domain}"
+    if _is_failure(given):
+        return failure(given, f"TXT {name}")
+    fields = dict(given or {})
+    records = tuple(fields.pop("records", (HEALTHY_BIMI,)))
+    if fields:
+        raise ValueError(f"bimi: unknown field(s) {sorted(fields)}")
+    return bimi_facts(name, records)

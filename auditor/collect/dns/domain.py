@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import logging
 from collections.abc import Awaitable
 from typing import TypeVar
@@ -13,10 +14,12 @@ import dns.rdatatype
 from auditor.collect.dns.answers import AnswerStatus, DnsAnswer, name_text
 from auditor.collect.dns.checkdmarc_adapter import DmarcParser
 from auditor.collect.dns.dmarc_reports import complete_dmarc
+from auditor.collect.dns.mail_domain import MailDomainCollector
 from auditor.collect.dns.provider_ip import provider_sample_ip
 from auditor.collect.dns.resolver import CachingResolver
 from auditor.collect.dns.spf import SpfWalker, tree_not_evaluated
 from auditor.collect.dns.spf_check import check_spf
+from auditor.collect.mta_sts_fetch import MtaStsPolicyClient
 from auditor.engine.catalogue import Catalogue
 from auditor.model.facts import (
     NO_RETURN_PATH,
@@ -61,11 +64,14 @@ class CollectHints:
 class DnsCollector:
     """Everything DNS for one run: the resolver, the SPF walker and the DMARC parser."""
 
-    def __init__(self, resolver: CachingResolver, catalogue: Catalogue) -> None:
+    def __init__(
+        self, resolver: CachingResolver, catalogue: Catalogue, policies: MtaStsPolicyClient | None = None
+    ) -> None:
         self.resolver = resolver
         self.catalogue = catalogue
         self.spf_walker = SpfWalker(resolver)
         self.dmarc_parser = DmarcParser(resolver)
+        self.mail_domain = MailDomainCollector(resolver, policies)
 
     def close(self) -> None:
         self.dmarc_parser.close()
@@ -73,13 +79,16 @@ class DnsCollector:
     async def collect(self, target: DomainTarget, hints: CollectHints | None = None) -> DomainFacts:
         domain = target.name
         hints = hints or CollectHints()
-        txt_answer, dkim, mx, dmarc, tracking, return_path = await asyncio.gather(
+        txt_answer, dkim, mx, dmarc, tracking, return_path, mta_sts, tlsrpt, bimi = await asyncio.gather(
             self.resolver.resolve(domain, dns.rdatatype.TXT),
             _guarded("dkim", self._dkim(target, hints.dkim_selectors)),
             _guarded("mx", self._mx(domain)),
             _guarded("dmarc", self._dmarc(domain)),
             _guarded("tracking", self._tracking(target, hints.tracking_prefix)),
             _guarded("return_path", self._return_path(target)),
+            _guarded("mta_sts", self.mail_domain.mta_sts(domain)),
+            _guarded("tlsrpt", self.mail_domain.tlsrpt(domain)),
+            _guarded("bimi", self.mail_domain.bimi(domain)),
         )
         txt: TxtFacts | Failure
         spf: SpfFacts | Failure
@@ -108,6 +117,9 @@ class DnsCollector:
             tracking,
             return_path=return_path,
             spf_check=spf_check,
+            mta_sts=mta_sts,
+            tlsrpt=tlsrpt,
+            bimi=bimi,
         )
 
     async def _spf_check(self, target: DomainTarget, published: tuple[str, ...]) -> SpfCheck | Failure:
@@ -204,15 +216,18 @@ class DnsCollector:
         null_mx = len(records) == 1 and records[0][1] == ""
         if null_mx:
             return MxFacts((), True)
+        # RFC 7505 §3: a null MX ("." target) must be the only MX; next to others it is an error,
+        # kept out of `hosts` (it is no host to resolve).
+        null_mx_mixed = any(host == "" for _, host in records)
+        records = [(pref, host) for pref, host in records if host != ""]
         # One batch of A and AAAA questions for every host: no task per host (the provider's MX
         # hosts are shared by the whole batch and answered from the run's cache).
         questions = [(host, rdtype) for _, host in records for rdtype in _ADDRESS_TYPES]
         answers = await self.resolver.resolve_all(questions)
         hosts = tuple(
-            MxHost(pref, host, _host_resolves(answers[2 * i : 2 * i + 2]))
-            for i, (pref, host) in enumerate(records)
+            _mx_host(pref, host, answers[2 * i : 2 * i + 2]) for i, (pref, host) in enumerate(records)
         )
-        return MxFacts(hosts, False)
+        return MxFacts(hosts, False, null_mx_mixed)
 
     async def _dmarc(self, domain: str) -> DmarcFacts | Failure:
         facts = await self._dmarc_record(domain)
@@ -294,6 +309,28 @@ class DnsCollector:
         includes = tuple(i for record in spf_records for i in parse_spf(record).includes)
         exists = cname_answer.status is AnswerStatus.NODATA
         return ReturnPathFacts(name, source, None, exists, mx_hosts, spf_records, includes)
+
+
+def _mx_host(preference: int, host: str, answers: list[DnsAnswer]) -> MxHost:
+    """One MX target with how its A/AAAA lookups went, the alias it is, and whether it is an IP."""
+    status: str | None = None
+    if any(a.ok for a in answers):
+        status = "ok"
+    elif any(a.status is AnswerStatus.NXDOMAIN for a in answers):
+        status = "nxdomain"
+    elif all(a.definitive for a in answers):
+        status = "nodata"
+    cname = next((a.cnames[-1] for a in answers if a.cnames), None)
+    return MxHost(preference, host, _host_resolves(answers), status, cname, _is_ip_literal(host))
+
+
+def _is_ip_literal(host: str) -> bool:
+    """`10 192.0.2.1` (or `[192.0.2.1]`): an address where RFC 5321 §5.1 wants a host name."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _host_resolves(answers: list[DnsAnswer]) -> bool | None:
