@@ -131,4 +131,3 @@ def test_audit_path(case: Case, pool: ServerPool) -> None:
 
 def test_every_worst_case_names_a_selected_case() -> None:
     assert set(WORST_CASE) <= {case.id for case in CASES}
-
