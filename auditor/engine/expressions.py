@@ -22,6 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from auditor.engine.account_compare import AccountView
 from auditor.engine.catalogue import ProviderRegion, common_attributes
 from auditor.engine.compiler import ClosureCompiler
+from auditor.engine.profile_helpers import PROFILE_HELPERS
 from auditor.engine.provider_helpers import PROVIDER_HELPERS
 from auditor.model.facts import (
     DkimFacts,
@@ -170,6 +171,7 @@ HELPERS: dict[str, Callable[..., Any]] = {
     "spf_merged": merge_records,
     "dkim_placeholder": _dkim_placeholder,
     **PROVIDER_HELPERS,
+    **PROFILE_HELPERS,
 }
 
 
