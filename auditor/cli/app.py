@@ -31,6 +31,7 @@ from auditor.collect.mailgun_api import api_base_urls
 from auditor.collect.mta_sts_fetch import parse_connect_to
 from auditor.collect.smtp.secrets import SecretUnavailable, resolve_secret
 from auditor.engine.catalogue import Catalogue, load_catalogue
+from auditor.engine.profiles import check_profile_names, with_profiles
 from auditor.engine.rules import RuleSet, load_rules
 from auditor.errors import AuditorError, InputError
 from auditor.inventory import load_inventory, targets_from_names
@@ -127,6 +128,14 @@ def audit(
             "--output",
             metavar="PATH",
             help="Report file; with several formats, the suffix is set per format. '-' for stdout.",
+        ),
+    ] = None,
+    profile: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--profile",
+            metavar="NAME",
+            help="Compliance profile for every domain (repeatable): gmail-yahoo-2024, strict, parked.",
         ),
     ] = None,
     fail_on: Annotated[
@@ -252,6 +261,7 @@ def audit(
         outputs = _outputs(formats, output)
         rule_dirs = _rule_dirs(rules)
         ruleset = load_rules(rule_dirs)
+        targets = with_profiles(targets, profile or [], ruleset.profiles)
         catalogue = load_catalogue(_catalogue_path())
         backend_spec = _backend(zone_dir, nameserver, timeout, attempts)
         backend = backend_spec.build()
@@ -548,21 +558,34 @@ def _exit_code(finished: Finished, fail_on: FailOn, strict: bool) -> ExitCode:
     return ExitCode.OK
 
 
-@rules_app.command("list", epilog="Example:\n\n  sendready rules list --rules ./my-rules")
+@rules_app.command(
+    "list",
+    epilog="Examples:\n\n  sendready rules list --rules ./my-rules\n\n"
+    "  sendready rules list --profile strict",
+)
 def rules_list(
     rules: Annotated[
         list[Path] | None, typer.Option("--rules", metavar="DIR", help="Extra rule directory.")
     ] = None,
+    profile: Annotated[
+        list[str] | None,
+        typer.Option("--profile", metavar="NAME", help="List this compliance profile's rules (repeatable)."),
+    ] = None,
 ) -> None:
-    """List every rule: id, severity, category and title."""
+    """List every rule: id, severity, category and title (with --profile: that profile's rules)."""
     console = Console(highlight=False)
     try:
         ruleset = _ruleset(rules)
+        check_profile_names(profile or [], ruleset.profiles)
     except AuditorError as exc:
         _fail(Console(stderr=True), exc)
+    wanted = set(profile or [])
     for rule in ruleset.rules:
-        s = rule.spec
-        console.print(Text(f"{s.id:<8} {s.severity:<9} {s.category:<9} {s.title}"))
+        if (rule.profile in wanted) if wanted else rule.profile is None:
+            s = rule.spec
+            console.print(Text(f"{s.id:<10} {s.severity:<9} {s.category:<9} {s.title}"))
+    if not wanted and ruleset.profiles:
+        console.print(Text(f"Profiles (--profile NAME): {', '.join(ruleset.profiles)}"))
 
 
 @rules_app.command("show", epilog="Example:\n\n  sendready rules show SPF004")

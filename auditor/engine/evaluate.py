@@ -89,6 +89,8 @@ class Evaluator:
         findings: list[Finding] = []
         selector_scopes: list[tuple[str, dict[str, Any]]] | None = None
         for rule in self.rules.rules:
+            if rule.profile is not None and rule.profile not in target.profiles:
+                continue
             applies = rule.spec.applies_to
             if applies.providers and target.provider not in applies.providers:
                 continue
@@ -115,6 +117,7 @@ class Evaluator:
             txt_records=facts.txt.records if isinstance(facts.txt, TxtFacts) else (),
             origin=target.origin,
             smtp=facts.smtp if isinstance(facts.smtp, SmtpProbeFacts) else None,
+            profiles=target.profiles,
         )
 
     def _namespace(self, target: DomainTarget, facts: DomainFacts, region: RegionView) -> dict[str, Any]:

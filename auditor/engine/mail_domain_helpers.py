@@ -1,4 +1,4 @@
-"""Rule helpers for the mail-domain areas (MTA-STS MX patterns, tag lookups); pure functions."""
+"""Rule helpers for the mail-domain areas (MTA-STS MX patterns); pure functions."""
 
 from __future__ import annotations
 
@@ -13,12 +13,6 @@ def _mta_sts_unmatched(patterns: Iterable[str], hosts: Iterable[str]) -> list[st
     return unmatched_hosts(list(patterns), list(hosts))
 
 
-def _tag(tags: Iterable[tuple[str, str]], name: str, default: str | None = None) -> str | None:
-    """The value of tag `name` in a (name, value) list such as `dmarc.tags`, else `default`."""
-    return next((value for key, value in tags if key == name), default)
-
-
 MAIL_DOMAIN_HELPERS: dict[str, Callable[..., Any]] = {
     "mta_sts_unmatched": _mta_sts_unmatched,
-    "tag_value": _tag,
 }

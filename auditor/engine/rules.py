@@ -5,6 +5,7 @@ A broken rule file stops the run with `file:line: field: message`; it is never s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from auditor.engine.expressions import (
 from auditor.engine.schema import RecordSpec, RuleFile, RuleSpec
 from auditor.errors import RuleFileError
 from auditor.yamlsource import dotted, line_of, load_located
+
+PROFILES = "profiles"
+"""The folder, inside a rule directory, that holds compliance profiles (`--profile NAME`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,8 @@ class CompiledRule:
     summary: TextTemplate
     records: tuple[CompiledRecord, ...]
     steps: tuple[TextTemplate, ...]
+    profile: str | None = None
+    """The compliance profile (`profiles/<name>.yaml`) this rule belongs to; None: always applies."""
 
     @property
     def id(self) -> str:
@@ -58,34 +64,57 @@ class CompiledRule:
 class RuleSet:
     rules: tuple[CompiledRule, ...]
     sources: tuple[str, ...]
+    profiles: tuple[str, ...] = ()
+    """Names of the compliance profiles loaded (`<rules dir>/profiles/<name>.yaml`)."""
 
     def by_id(self, rule_id: str) -> CompiledRule | None:
         return next((r for r in self.rules if r.id == rule_id.upper()), None)
 
 
 def rule_files(directory: Path) -> list[Path]:
-    """Rule files in `directory` and below, except the provider catalogue folder."""
+    """Rule files in `directory` and below, except the provider catalogue and profile folders."""
     if not directory.is_dir():
         raise RuleFileError("not a directory", path=directory, field="--rules")
     return sorted(
         p
         for p in directory.rglob("*.y*ml")
-        if p.suffix in (".yaml", ".yml") and "providers" not in p.relative_to(directory).parts
+        if p.suffix in (".yaml", ".yml")
+        and not {"providers", PROFILES}.intersection(p.relative_to(directory).parts)
     )
 
 
+def profile_files(directory: Path) -> dict[str, Path]:
+    """Compliance profiles in `directory/profiles/`: name (the file's stem) to file."""
+    folder = directory / PROFILES
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
 def load_rules(directories: list[Path]) -> RuleSet:
-    """Load and compile every rule file in `directories`; ids must be unique across them."""
+    """Load and compile every rule file in `directories`; ids must be unique across them.
+
+    Every profile found under `<dir>/profiles/` is loaded too, its rules marked with the profile's
+    name: the evaluator applies them only to domains that select the profile, so worker processes
+    that load the same directories see the same rules.
+    """
     compiled: list[CompiledRule] = []
     seen: dict[str, str] = {}
     sources: list[str] = []
+    profiles: list[str] = []
     for directory in directories:
         files = rule_files(directory)
         if not files:
             raise RuleFileError("no rule files (*.yaml) found", path=directory, field="--rules")
         sources.append(str(directory))
-        for path in files:
-            for rule in load_rule_file(path):
+        named = [(path, None) for path in files]
+        for name, path in profile_files(directory).items():
+            if name in profiles:
+                raise RuleFileError(f"profile {name} is defined twice", path=path, field="profile")
+            profiles.append(name)
+            named.append((path, name))
+        for path, profile in named:
+            for rule in load_rule_file(path, profile):
                 if rule.id in seen:
                     line = rule.source.rpartition(":")[2]
                     raise RuleFileError(
@@ -96,10 +125,10 @@ def load_rules(directories: list[Path]) -> RuleSet:
                     )
                 seen[rule.id] = rule.source
                 compiled.append(rule)
-    return RuleSet(tuple(compiled), tuple(sources))
+    return RuleSet(tuple(compiled), tuple(sources), tuple(profiles))
 
 
-def load_rule_file(path: Path) -> list[CompiledRule]:
+def load_rule_file(path: Path, profile: str | None = None) -> list[CompiledRule]:
     data = load_located(path, RuleFileError)
     if not isinstance(data, dict):
         raise RuleFileError("expected a mapping with 'schema' and 'rules'", path=path, line=1)
@@ -116,7 +145,8 @@ def load_rule_file(path: Path) -> list[CompiledRule]:
         raise RuleFileError(
             message, path=path, line=line_of(data, location), field=dotted(location)
         ) from None
-    return [_compile(rule, path, data, index) for index, rule in enumerate(parsed.rules)]
+    rules = [_compile(rule, path, data, index) for index, rule in enumerate(parsed.rules)]
+    return [dataclasses.replace(rule, profile=profile) for rule in rules] if profile else rules
 
 
 def _compile(spec: RuleSpec, path: Path, data: Any, index: int) -> CompiledRule:

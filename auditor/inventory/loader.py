@@ -30,6 +30,7 @@ _CSV_FIELDS = (
     "tracking",
     "return_path_host",
     "tracking_host",
+    "profiles",
 )
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n", ""}
@@ -150,6 +151,7 @@ def _target(spec: DomainSpec, defaults: DefaultsSpec, catalogue: Catalogue, *, o
         tracking_host=_under(spec.tracking_host, spec.name),
         labels=tuple(sorted(labels.items())),
         origin=origin,
+        profiles=tuple(dict.fromkeys(spec.profiles if spec.profiles is not None else defaults.profiles)),
     )
     return _with_provider_defaults(
         target,
@@ -238,7 +240,7 @@ def _csv_target(row: dict[str, str | None], path: Path, line: int, catalogue: Ca
             if text.lower() not in _TRUE | _FALSE:
                 raise InputError("expected true or false", path=path, line=line, field=key)
             values[key] = text.lower() in _TRUE
-        elif key == "dkim_selectors":
+        elif key in ("dkim_selectors", "profiles"):
             values[key] = [s for s in text.replace(";", " ").replace(",", " ").split() if s]
         else:
             values[key] = text

@@ -21,6 +21,8 @@ SecretText = Annotated[str, StringConstraints(min_length=5)]
 # catalogue, not this schema, says which exist), so here they are only well-formed words.
 ProviderName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
 RegionName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]*$")]
+ProfileName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
+"""A compliance profile (`rules/profiles/<name>.yaml`); the CLI checks that it exists."""
 
 
 class SmtpSpec(_Strict):
@@ -58,6 +60,8 @@ class DomainSpec(_Strict):
     """The click-tracking host, relative to the domain (`links`) or in full."""
     smtp: SmtpSpec | None = None
     labels: dict[str, str] | None = None
+    profiles: list[ProfileName] | None = None
+    """Compliance profiles for this domain (`[parked]`); replaces `defaults.profiles`."""
 
     @field_validator("name")
     @classmethod
@@ -90,6 +94,7 @@ class DefaultsSpec(_Strict):
     tracking: bool | None = None
     """None: what the provider does (Mailgun's `email.<domain>` tracking CNAME)."""
     labels: dict[str, str] = Field(default_factory=dict)
+    profiles: list[ProfileName] = Field(default_factory=list)
 
     @field_validator("dkim_selectors")
     @classmethod

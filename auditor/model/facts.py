@@ -82,13 +82,25 @@ class SpfNode:
 
 @dataclass(frozen=True, slots=True)
 class SpfTreeFacts:
-    """The include/redirect tree and its RFC 7208 §4.6.4 lookup counts."""
+    """The include/redirect tree and its RFC 7208 §4.6.4 lookup counts.
+
+    `lookups` and `void_lookups` are what check_host() reaches for a client address that matches
+    no term but `all`: the path of every unauthorised sender, the longest a receiver meets. They
+    read 11 (or 3) when that path breaks the limit, as an RFC evaluator stops there.
+    `problems` holds the other reason the path ends in permerror (syntax, an include without a
+    record, too many MX hosts), if any."""
 
     lookups: int
     void_lookups: int
     all_includes: tuple[str, ...]
     problems: tuple[str, ...]
     root: SpfNode
+    result: str | None = None
+    """check_host()'s result for a client address no term matches but `all` (the counts' path):
+    `permerror` when a limit or a problem stops it; None for facts built before this was known."""
+    unresolved: tuple[str, ...] = ()
+    """`domain: term` for terms whose queries depend on the client or sender (`ptr`, macros):
+    counted as lookups, never as void, never matched."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,3 +75,5 @@ class DomainTarget:
     labels: tuple[tuple[str, str], ...] = ()
     origin: str | None = field(default=None, compare=False)
     """Where the target was declared (`inventory.yaml:12`), for error messages and reports."""
+    profiles: tuple[str, ...] = ()
+    """Compliance profiles whose rules apply to this domain (inventory `profiles:` plus `--profile`)."""

@@ -65,6 +65,8 @@ class DomainReport:
     """The submission probe with its redacted transcript, when one ran."""
     ready: bool = False
     """Always recomputed from `readiness` (a stored field, so that JSON carries it)."""
+    profiles: tuple[str, ...] = ()
+    """Compliance profiles applied to this domain (`--profile`, inventory `profiles:`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ready", self.readiness is Readiness.READY)
@@ -88,6 +90,8 @@ class Summary:
     could_not_verify: int
     failed_by_severity: dict[str, int]
     unknown_findings: int
+    profiles: tuple[str, ...] = ()
+    """Every compliance profile applied to at least one domain, sorted."""
 
     @classmethod
     def of(cls, domains: tuple[DomainReport, ...]) -> Summary:
@@ -106,6 +110,7 @@ class Summary:
             could_not_verify=sum(d.readiness is Readiness.COULD_NOT_VERIFY for d in domains),
             failed_by_severity=by_severity,
             unknown_findings=unknown,
+            profiles=tuple(sorted({p for d in domains for p in d.profiles})),
         )
 
 

@@ -117,6 +117,15 @@ def parse_record(text: str) -> SpfRecordTerms:
     )
 
 
+def strict_errors(text: str) -> tuple[str, ...]:
+    """The §12 grammar's verdict on `text` for a report: () when valid, else the first error."""
+    try:
+        parse_record(text)
+    except SpfSyntaxError as exc:
+        return (str(exc),)
+    return ()
+
+
 def _parse_modifier(term: str, name: str, value: str) -> Modifier:
     try:
         if name in ("redirect", "exp"):

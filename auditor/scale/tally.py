@@ -22,6 +22,7 @@ class ReportDigest:
     """Rule ids of failed and unknown findings, worst first (the terminal table's column)."""
     failed: tuple[Severity, ...]
     unknown: tuple[Severity, ...]
+    profiles: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, report: DomainReport) -> ReportDigest:
@@ -31,6 +32,7 @@ class ReportDigest:
             problems=tuple(f.rule_id for f in report.problems),
             failed=tuple(f.severity for f in report.findings if f.status is Status.FAIL),
             unknown=tuple(f.severity for f in report.findings if f.status is Status.UNKNOWN),
+            profiles=report.profiles,
         )
 
 
@@ -46,9 +48,11 @@ class Tally:
     readiness: dict[Readiness, int] = field(default_factory=lambda: dict.fromkeys(Readiness, 0))
     failed: dict[Severity, int] = field(default_factory=_per_severity)
     unknown: dict[Severity, int] = field(default_factory=_per_severity)
+    profiles: set[str] = field(default_factory=set)
 
     def add(self, digest: ReportDigest) -> None:
         self.domains += 1
+        self.profiles.update(digest.profiles)
         self.readiness[digest.readiness] += 1
         for severity in digest.failed:
             self.failed[severity] += 1
@@ -63,6 +67,7 @@ class Tally:
             could_not_verify=self.readiness[Readiness.COULD_NOT_VERIFY],
             failed_by_severity={s.value: self.failed[s] for s in Severity},
             unknown_findings=sum(self.unknown.values()),
+            profiles=tuple(sorted(self.profiles)),
         )
 
     def fails(self, threshold: Severity, *, strict: bool) -> bool:

@@ -161,6 +161,7 @@ TARGET_KEYS = frozenset(
         "smtp",
         "return_path_host",
         "tracking_host",
+        "profiles",
     }
 )
 SMTP_TARGET_KEYS = frozenset({"username", "password", "from", "recipient", "host", "port", "tls_name"})
@@ -199,6 +200,7 @@ def build_target(spec: Spec = None) -> DomainTarget:
         return_path_host=_under(spec.get("return_path_host"), name),
         tracking_host=_under(spec.get("tracking_host"), name),
         origin="tests/rules/cases",
+        profiles=tuple(spec.get("profiles", ())),
     )
 
 

@@ -42,6 +42,7 @@ from auditor.protocol.dkim import looks_like_dkim, parse_dkim_key
 from auditor.protocol.psl import organisational_domain
 from auditor.protocol.spf import is_spf, parse_spf
 from auditor.protocol.spf_eval import SpfCheck
+from auditor.protocol.spf_syntax import strict_errors
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -99,7 +100,7 @@ class DnsCollector:
             spf = _spf_facts(txt.records)
             if spf.record is not None:
                 spf_tree, spf_check = await asyncio.gather(
-                    _guarded("spf", self.spf_walker.walk(domain, parse_spf(spf.record))),
+                    _guarded("spf", self.spf_walker.walk(domain, spf.record)),
                     _guarded("spf check", self._spf_check(target, spf.includes)),
                 )
             else:
@@ -351,7 +352,7 @@ def _spf_facts(texts: tuple[str, ...]) -> SpfFacts:
         return SpfFacts(records, None, tuple(includes), None, None, ())
     parsed = parse_spf(records[0])
     return SpfFacts(
-        records, records[0], parsed.includes, parsed.redirect, parsed.all_qualifier, parsed.errors
+        records, records[0], parsed.includes, parsed.redirect, parsed.all_qualifier, strict_errors(records[0])
     )
 
 
