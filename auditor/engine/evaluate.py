@@ -49,6 +49,7 @@ _AREA_OF = {
     "dns.dmarc": "dmarc",
     "dns.tracking": "tracking",
     "dns.return_path": "return_path",
+    "dns.dnssec": "dnssec",
     "region": "provider",
     "smtp.submission": "smtp",
     "account": "account",
@@ -134,6 +135,7 @@ class Evaluator:
                 smtp_password_ref=str(target.smtp.password) if target.smtp else None,
                 smtp_probed=target.smtp is not None and isinstance(facts.smtp, SmtpProbeFacts),
                 account_checked=facts.account is not None,
+                dnssec_checked=facts.dnssec is not None,
             ),
             "provider": provider,
             "region": region,
@@ -147,6 +149,10 @@ class Evaluator:
         for area in ("txt", "spf", "spf_tree", "dkim", "mx", "dmarc", "tracking", "return_path"):
             value = getattr(facts, area)
             namespace[area] = Unavailable(area, value.detail) if isinstance(value, Failure) else value
+        dnssec = facts.dnssec
+        if dnssec is None:
+            dnssec = Failure(FailureKind.NOT_ATTEMPTED, "DNSSEC was not checked (--dnssec)")
+        namespace["dnssec"] = Unavailable("dnssec", dnssec.detail) if isinstance(dnssec, Failure) else dnssec
         spf_check = facts.spf_check
         if spf_check is None:
             spf_check = Failure(FailureKind.NOT_ATTEMPTED, "SPF was not evaluated (no single SPF record)")

@@ -18,6 +18,7 @@ FACT_AREAS = (
     "dns.dmarc",
     "dns.tracking",
     "dns.return_path",
+    "dns.dnssec",
     "region",
     "smtp.submission",
     "account",

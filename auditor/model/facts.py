@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from auditor.model.account import AccountFacts
+from auditor.model.dnssec import DnssecFacts
 from auditor.model.smtp import SmtpPlan, SmtpProbeFacts
 from auditor.protocol.spf_eval import SpfCheck
 
@@ -223,3 +224,5 @@ class DomainFacts:
     """TXT answers for names the account expects records at that the DNS areas do not cover."""
     return_path: ReturnPathFacts | Failure = NO_RETURN_PATH
     """The return-path host; `NO_RETURN_PATH` when the provider uses none of the domain's."""
+    dnssec: DnssecFacts | Failure | None = None
+    """The zone's DNSSEC status, validated from the trust anchor; None when not checked (--dnssec)."""

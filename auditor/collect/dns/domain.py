@@ -12,11 +12,13 @@ import dns.rdatatype
 
 from auditor.collect.dns.answers import AnswerStatus, DnsAnswer, name_text
 from auditor.collect.dns.checkdmarc_adapter import DmarcParser
+from auditor.collect.dns.dnssec import DnssecChecker
 from auditor.collect.dns.provider_ip import provider_sample_ip
 from auditor.collect.dns.resolver import CachingResolver
 from auditor.collect.dns.spf import SpfWalker, tree_not_evaluated
 from auditor.collect.dns.spf_check import check_spf
 from auditor.engine.catalogue import Catalogue
+from auditor.model.dnssec import DnssecFacts
 from auditor.model.facts import (
     NO_RETURN_PATH,
     DkimFacts,
@@ -60,9 +62,12 @@ class CollectHints:
 class DnsCollector:
     """Everything DNS for one run: the resolver, the SPF walker and the DMARC parser."""
 
-    def __init__(self, resolver: CachingResolver, catalogue: Catalogue) -> None:
+    def __init__(
+        self, resolver: CachingResolver, catalogue: Catalogue, dnssec: DnssecChecker | None = None
+    ) -> None:
         self.resolver = resolver
         self.catalogue = catalogue
+        self.dnssec = dnssec
         self.spf_walker = SpfWalker(resolver)
         self.dmarc_parser = DmarcParser(resolver)
 
@@ -72,13 +77,14 @@ class DnsCollector:
     async def collect(self, target: DomainTarget, hints: CollectHints | None = None) -> DomainFacts:
         domain = target.name
         hints = hints or CollectHints()
-        txt_answer, dkim, mx, dmarc, tracking, return_path = await asyncio.gather(
+        txt_answer, dkim, mx, dmarc, tracking, return_path, dnssec = await asyncio.gather(
             self.resolver.resolve(domain, dns.rdatatype.TXT),
             _guarded("dkim", self._dkim(target, hints.dkim_selectors)),
             _guarded("mx", self._mx(domain)),
             _guarded("dmarc", self._dmarc(domain)),
             _guarded("tracking", self._tracking(target, hints.tracking_prefix)),
             _guarded("return_path", self._return_path(target)),
+            _guarded("dnssec", self._dnssec(domain)),
         )
         txt: TxtFacts | Failure
         spf: SpfFacts | Failure
@@ -107,7 +113,12 @@ class DnsCollector:
             tracking,
             return_path=return_path,
             spf_check=spf_check,
+            dnssec=dnssec,
         )
+
+    async def _dnssec(self, domain: str) -> DnssecFacts | Failure | None:
+        """The zone's DNSSEC status; None when the run does not check DNSSEC."""
+        return None if self.dnssec is None else await self.dnssec.check(domain)
 
     async def _spf_check(self, target: DomainTarget, published: tuple[str, ...]) -> SpfCheck | Failure:
         """check_host() for an address the provider sends from, read from its own SPF.
