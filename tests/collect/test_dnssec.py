@@ -140,6 +140,8 @@ def test_parent_chain_is_asked_once_for_many_domains(server: LoopbackDnsServer, 
     assert server.query_count("test", "DNSKEY") == 1
     assert server.query_count("test", "DS") == 1
     assert server.query_count("good.test", "DNSKEY") == 1
+    assert server.query_count("unsigned.test", "DNSKEY") == 0  # no DS: its keys are not needed
+    assert server.query_count("unsigned.test", "DS") == 1
 
 
 def test_zone_files_cannot_be_validated(tmp_path: Path) -> None:

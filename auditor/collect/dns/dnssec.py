@@ -5,9 +5,11 @@ or in the authority section of a negative answer) and the RRset that must valida
 domain's data to be "secure". Per zone, cached for the run: the DNSKEY set, the DS set at the
 parent and the parent's own state, so ten thousand domains under `com` validate `com` once.
 
-Per zone the walk asks DNSKEY and DS (and the SOA of the parent name, to find the cut), all
-concurrently; nothing is trusted from the resolver (CD is set, the AD bit is ignored). Lookup
-failures make the domain's DNSSEC a `Failure` ("could not verify"), never a status.
+Per zone the walk asks the SOA of the parent name (to find the cut), then DS at the parent, then
+DNSKEY only when there is a DS: an unsigned domain in its own zone costs two queries, a signed
+one three, a name inside an already-checked zone one. Nothing is trusted from the resolver (CD
+is set, the AD bit is ignored). Lookup failures make the domain's DNSSEC a `Failure` ("could not
+verify"), never a status.
 """
 
 from __future__ import annotations
@@ -124,11 +126,11 @@ class DnssecChecker:
             return await self._anchored(zone, label)
         if zone == dns.name.root or not self.anchors.covers(zone) or depth > _MAX_DEPTH:
             return Failure(FailureKind.NOT_ATTEMPTED, f"no trust anchor covers {label}")
-        parent_zone, ds_answer, key_answer = await asyncio.gather(
-            self._zone_of(zone.parent(), depth + 1),
-            self.resolver.signed(label, _DS),
-            self.resolver.signed(label, _DNSKEY),
-        )
+        # One step after the other, each only when needed: below an unsigned or bogus parent no DS
+        # is asked, and DNSKEY only when there is a DS (most zones have none). The parent's state
+        # is usually cached already (it is shared by every zone under it), so this costs queries
+        # only where they answer something.
+        parent_zone = await self._zone_of(zone.parent(), depth + 1)
         if isinstance(parent_zone, Failure):
             return parent_zone
         parent = await self._zone(parent_zone, depth + 1)
@@ -138,6 +140,7 @@ class DnssecChecker:
             link = ZoneLink(label, parent.status, f"below {parent.ends_at or _text(parent_zone) or '.'}")
             return dataclasses.replace(parent, chain=(*parent.chain, link))
         assert parent.keys is not None
+        ds_answer = await self.resolver.signed(label, _DS)
         if not ds_answer.definitive:
             return ds_answer.failure()
         parent_label = _text(parent_zone) or "."
@@ -154,7 +157,7 @@ class DnssecChecker:
         if not usable:
             reason = f"the DS records of {label} use no supported algorithm (RFC 4035 §5.2: unsigned)"
             return _insecure(parent, label, reason, parent_label)
-        return self._keys(zone, label, key_answer, usable, parent)
+        return self._keys(zone, label, await self.resolver.signed(label, _DNSKEY), usable, parent)
 
     async def _anchored(self, zone: dns.name.Name, label: str) -> _ZoneState | Failure:
         answer = await self.resolver.signed(label, _DNSKEY)
