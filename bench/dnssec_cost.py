@@ -5,7 +5,8 @@ test root (Ed25519), plus `examples/zones` (mailgun.org, unsigned), and serves t
 loopback DNS server in a separate process. Then runs `sendready audit` on them twice per mode
 (alternating), and prints queries per domain and CPU seconds (user + sys of the sendready process)
 per domain. `--shared-zone` puts every domain in one zone instead (`mg.cNNNN.test`), the case of
-thousands of domains under one parent.
+thousands of domains under one parent; `--unsigned` leaves the children unsigned (no DS: insecure,
+the common case on the internet).
 
     python bench/dnssec_cost.py --domains 1000
 """
@@ -45,7 +46,7 @@ def _write(zone: dns.zone.Zone, directory: Path, name: str) -> None:
     (directory / f"{name}.zone").write_text(text)
 
 
-def build(n: int, directory: Path, shared: bool) -> tuple[list[str], str]:
+def build(n: int, directory: Path, shared: bool, unsigned: bool = False) -> tuple[list[str], str]:
     root_key, tld_key = make_key(), make_key()
     names: list[str] = []
     delegations = ""
@@ -55,10 +56,13 @@ def build(n: int, directory: Path, shared: bool) -> tuple[list[str], str]:
     else:
         for i in range(n):
             origin = f"c{i:05d}.test."
-            key = make_key()
             delegations += f"c{i:05d} IN NS ns.c{i:05d}\nns.c{i:05d} IN A 127.0.0.1\n"
-            delegations += f"c{i:05d} IN DS {_ds(origin, key)}\n"
-            _write(_sign(_zone(origin, RECORDS), key), directory, origin.rstrip("."))
+            if unsigned:
+                _write(_zone(origin, RECORDS), directory, origin.rstrip("."))
+            else:
+                key = make_key()
+                delegations += f"c{i:05d} IN DS {_ds(origin, key)}\n"
+                _write(_sign(_zone(origin, RECORDS), key), directory, origin.rstrip("."))
             names.append(origin.rstrip("."))
         tld = _zone("test.", delegations)
     _write(_sign(tld, tld_key), directory, "test")
@@ -104,12 +108,13 @@ def main() -> int:
     parser.add_argument("--domains", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--shared-zone", action="store_true")
+    parser.add_argument("--unsigned", action="store_true", help="children unsigned (no DS): insecure")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "zones").mkdir()
         started = time.monotonic()
-        names, anchor_text = build(args.domains, work / "zones", args.shared_zone)
+        names, anchor_text = build(args.domains, work / "zones", args.shared_zone, args.unsigned)
         print(f"built {len(names)} signed domains in {time.monotonic() - started:.1f} s", flush=True)
         anchor = work / "anchor.txt"
         anchor.write_text(anchor_text)

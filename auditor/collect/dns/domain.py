@@ -77,14 +77,15 @@ class DnsCollector:
     async def collect(self, target: DomainTarget, hints: CollectHints | None = None) -> DomainFacts:
         domain = target.name
         hints = hints or CollectHints()
-        txt_answer, dkim, mx, dmarc, tracking, return_path, dnssec = await asyncio.gather(
+        # Started beside the other lookups only when asked for: no task at all in the default run.
+        dnssec_check = None if self.dnssec is None else asyncio.ensure_future(self._dnssec(domain))
+        txt_answer, dkim, mx, dmarc, tracking, return_path = await asyncio.gather(
             self.resolver.resolve(domain, dns.rdatatype.TXT),
             _guarded("dkim", self._dkim(target, hints.dkim_selectors)),
             _guarded("mx", self._mx(domain)),
             _guarded("dmarc", self._dmarc(domain)),
             _guarded("tracking", self._tracking(target, hints.tracking_prefix)),
             _guarded("return_path", self._return_path(target)),
-            _guarded("dnssec", self._dnssec(domain)),
         )
         txt: TxtFacts | Failure
         spf: SpfFacts | Failure
@@ -102,6 +103,7 @@ class DnsCollector:
                 spf_tree = tree_not_evaluated(spf.count)
         else:
             txt = spf = spf_tree = txt_answer.failure()
+        dnssec = None if dnssec_check is None else await dnssec_check
         return DomainFacts(
             domain,
             txt,
@@ -116,9 +118,10 @@ class DnsCollector:
             dnssec=dnssec,
         )
 
-    async def _dnssec(self, domain: str) -> DnssecFacts | Failure | None:
-        """The zone's DNSSEC status; None when the run does not check DNSSEC."""
-        return None if self.dnssec is None else await self.dnssec.check(domain)
+    async def _dnssec(self, domain: str) -> DnssecFacts | Failure:
+        """The zone's DNSSEC status (only called when the run checks DNSSEC)."""
+        assert self.dnssec is not None
+        return await _guarded("dnssec", self.dnssec.check(domain))
 
     async def _spf_check(self, target: DomainTarget, published: tuple[str, ...]) -> SpfCheck | Failure:
         """check_host() for an address the provider sends from, read from its own SPF.
