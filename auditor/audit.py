@@ -17,6 +17,7 @@ from pathlib import Path
 from auditor._version import __version__
 from auditor.collect.dns.backend import DnsBackend
 from auditor.collect.dns.checkdmarc_adapter import reset_checkdmarc_cache
+from auditor.collect.dns.dnssec import DnssecChecker
 from auditor.collect.dns.domain import CollectHints, DnsCollector
 from auditor.collect.dns.resolver import CachingResolver
 from auditor.collect.mailgun_api import PROVIDER as MAILGUN
@@ -43,6 +44,7 @@ from auditor.model.report import (
     RunInfo,
     Summary,
 )
+from auditor.protocol.dnssec import load_trust_anchors, root_trust_anchors
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,10 @@ class AuditSettings:
     mta_sts_connect: Mapping[str, tuple[str, int]] | None = None
     """Policy host (or `*`) → (address, port) to connect to instead of DNS and 443 (tests)."""
     mta_sts_timeout: float = 10.0
+    dnssec: bool = False
+    """Validate each domain's DNSSEC chain (about three more queries per domain: opt-in)."""
+    trust_anchor: str | None = None
+    """DS/DNSKEY records (zone format) to start the chain from; None: the IANA root KSKs."""
 
 
 async def run_audit(
@@ -151,7 +157,7 @@ async def stream_audit(
             verify=settings.mta_sts_ca_file or True,
             connect_to=settings.mta_sts_connect,
         )
-    collector = DnsCollector(resolver, catalogue, policies)
+    collector = DnsCollector(resolver, catalogue, policies, _dnssec_checker(settings, resolver))
     evaluator = Evaluator(rules, catalogue)
     probes = ProbeScheduler(
         environ=settings.environ, per_host=settings.smtp_per_host, overall=settings.smtp_overall
@@ -296,6 +302,16 @@ async def _with_account(
         answers = await asyncio.gather(*(collector.txt_at(name) for name in names))
         extra = tuple(zip(names, answers, strict=True))
     return dataclasses.replace(facts, account=account, account_txt=extra)
+
+
+def _dnssec_checker(settings: AuditSettings, resolver: CachingResolver) -> DnssecChecker | None:
+    """The run's DNSSEC validator when asked for (`--dnssec`); bad anchors were refused by the CLI."""
+    if not settings.dnssec:
+        return None
+    anchors = root_trust_anchors()
+    if settings.trust_anchor is not None:
+        anchors = load_trust_anchors(Path(settings.trust_anchor))
+    return DnssecChecker(resolver, anchors)
 
 
 def _broken(target: DomainTarget, exc: Exception) -> DomainReport:

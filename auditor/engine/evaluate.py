@@ -54,6 +54,7 @@ _AREA_OF = {
     "dns.mta_sts": "mta_sts",
     "dns.tlsrpt": "tlsrpt",
     "dns.bimi": "bimi",
+    "dns.dnssec": "dnssec",
     "region": "provider",
     "smtp.submission": "smtp",
     "account": "account",
@@ -142,6 +143,7 @@ class Evaluator:
                 smtp_password_ref=str(target.smtp.password) if target.smtp else None,
                 smtp_probed=target.smtp is not None and isinstance(facts.smtp, SmtpProbeFacts),
                 account_checked=facts.account is not None,
+                dnssec_checked=facts.dnssec is not None,
             ),
             "provider": provider,
             "region": region,
@@ -157,6 +159,10 @@ class Evaluator:
             namespace[area] = Unavailable(area, value.detail) if isinstance(value, Failure) else value
         alignment = dmarc_alignment(target, facts, self.catalogue)
         namespace["dmarc_alignment"] = alignment or Unavailable("dmarc", "DMARC, DKIM or return path failed")
+        dnssec = facts.dnssec
+        if dnssec is None:
+            dnssec = Failure(FailureKind.NOT_ATTEMPTED, "DNSSEC was not checked (--dnssec)")
+        namespace["dnssec"] = Unavailable("dnssec", dnssec.detail) if isinstance(dnssec, Failure) else dnssec
         spf_check = facts.spf_check
         if spf_check is None:
             spf_check = Failure(FailureKind.NOT_ATTEMPTED, "SPF was not evaluated (no single SPF record)")

@@ -26,6 +26,7 @@ from auditor.engine.dmarc_alignment import DmarcAlignment
 from auditor.engine.dmarc_helpers import DMARC_HELPERS
 from auditor.engine.mail_domain_helpers import MAIL_DOMAIN_HELPERS
 from auditor.engine.provider_helpers import PROVIDER_HELPERS
+from auditor.model.dnssec import DnssecFacts
 from auditor.model.facts import (
     DkimFacts,
     DkimKeyFacts,
@@ -130,6 +131,8 @@ class TargetView:
     """The probe ran (it has replies to judge); false when it could not start, e.g. no host."""
     account_checked: bool = False
     """An API key was given, so the provider's account was asked about the domain."""
+    dnssec_checked: bool = False
+    """DNSSEC was validated for this run (`--dnssec`); the DNSSEC rules are skipped otherwise."""
 
 
 # Root names a rule may use, with the type behind each (for load-time attribute checks).
@@ -147,6 +150,7 @@ ROOTS: dict[str, type | None] = {
     "dmarc": DmarcFacts,
     "tracking": TrackingFacts,
     "return_path": ReturnPathFacts,
+    "dnssec": DnssecFacts,
     "smtp": SmtpProbeFacts,
     "smtp_plan": SmtpPlan,
     "account": AccountView,

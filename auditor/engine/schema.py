@@ -21,6 +21,7 @@ FACT_AREAS = (
     "dns.mta_sts",
     "dns.tlsrpt",
     "dns.bimi",
+    "dns.dnssec",
     "region",
     "smtp.submission",
     "account",

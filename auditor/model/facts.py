@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from auditor.model.account import AccountFacts
 from auditor.model.dmarc import ReportDestination
+from auditor.model.dnssec import DnssecFacts
 from auditor.model.smtp import SmtpPlan, SmtpProbeFacts
 from auditor.protocol.dmarc import DmarcRecord, applicable_policy
 from auditor.protocol.spf_eval import SpfCheck
@@ -290,3 +291,5 @@ class DomainFacts:
     """`_smtp._tls` TXT (RFC 8460); None: not collected."""
     bimi: BimiFacts | Failure | None = None
     """`default._bimi` TXT; None: not collected."""
+    dnssec: DnssecFacts | Failure | None = None
+    """The zone's DNSSEC status, validated from the trust anchor; None when not checked (--dnssec)."""

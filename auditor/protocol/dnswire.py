@@ -30,12 +30,15 @@ _TYPE_CLASS = struct.Struct("!HH")
 _QR = 0x8000
 _OPCODE = 0x7800
 _RD = 0x0100
+_CD = 0x0010
 _OPT = int(dns.rdatatype.OPT)
 _TSIG = int(dns.rdatatype.TSIG)
 _IN = int(dns.rdataclass.IN)
 # RFC 6891 §6.1.2: owner root, TYPE OPT, CLASS = UDP payload size, TTL = extended RCODE, version 0
 # and flags 0 (no DO bit), no options.
 _OPT_RR = b"\x00" + struct.pack("!HHIH", _OPT, 1232, 0, 0)
+# The same with the DO flag (RFC 3225: the top bit of the flags, the TTL's low 16 bits).
+_OPT_RR_DO = b"\x00" + struct.pack("!HHIH", _OPT, 1232, 0x8000, 0)
 _QUESTION_CHECK_SKIPPED = frozenset(
     {dns.rcode.FORMERR, dns.rcode.SERVFAIL, dns.rcode.NOTIMP, dns.rcode.REFUSED}
 )
@@ -63,15 +66,21 @@ class Question:
     name: dns.name.Name
     rdtype: int
     wire: bytes
+    dnssec: bool = False
+    """Ask for DNSSEC records (DO) with checking disabled (CD: the validation is ours, RFC 4035
+    §3.2.2, so a validating resolver hands over bogus data instead of SERVFAIL); the response
+    then keeps its authority section (NSEC/NSEC3 denials and their RRSIGs)."""
 
     @classmethod
-    def make(cls, name: str, rdtype: int) -> Question:
+    def make(cls, name: str, rdtype: int, *, dnssec: bool = False) -> Question:
         """`name` is text (absolute or not: it is taken as absolute, as `make_query` does)."""
         absolute = name_from_text(name)
-        return cls(absolute, int(rdtype), absolute.to_wire() + _TYPE_CLASS.pack(int(rdtype), _IN))
+        return cls(absolute, int(rdtype), absolute.to_wire() + _TYPE_CLASS.pack(int(rdtype), _IN), dnssec)
 
     def query(self, qid: int) -> bytes:
         """A recursive query with EDNS0 (payload 1232) for this question, with message id `qid`."""
+        if self.dnssec:
+            return _HEADER.pack(qid, _RD | _CD, 1, 0, 0, 1) + self.wire + _OPT_RR_DO
         return _HEADER.pack(qid, _RD, 1, 0, 0, 1) + self.wire + _OPT_RR
 
 
@@ -92,6 +101,8 @@ class Response:
     flags: int
     rcode: int
     answer: tuple[Record, ...]
+    authority: tuple[Record, ...] = ()
+    """Kept only for a `dnssec` question (the fast path skips the section unparsed)."""
 
     @property
     def truncated(self) -> bool:
@@ -147,6 +158,10 @@ def _read(wire: bytes, question: Question, qid: int) -> Response | None:
             rdata = dns.rdata.from_wire_parser(rdclass, rdtype, parser, None)
         if rdclass == _IN:
             answer.append(Record(owner, rdtype, rdata))
+    authority: list[Record] = []
+    if question.dnssec:
+        _read_records(parser, nscount, authority)
+        nscount = 0
     offset = parser.current
     extended = 0
     seen_opt = False
@@ -168,7 +183,20 @@ def _read(wire: bytes, question: Question, qid: int) -> Response | None:
     rcode = (flags & 0x000F) | (extended << 4)
     if not echoed and not (qdcount == 0 and rcode in _QUESTION_CHECK_SKIPPED):
         return None
-    return Response(rid, flags, rcode, tuple(answer))
+    return Response(rid, flags, rcode, tuple(answer), tuple(authority))
+
+
+def _read_records(parser: dns.wire.Parser, count: int, into: list[Record]) -> None:
+    """Parse `count` records of a section other than the answer (class IN kept, as there)."""
+    for _ in range(count):
+        owner = parser.get_name(None, True)
+        rdtype, rdclass, _ttl, rdlength = parser.get_struct("!HHIH")
+        if rdtype in (_OPT, _TSIG):
+            raise dns.exception.FormError("OPT or TSIG record in the authority section")
+        with parser.restrict_to(rdlength):
+            rdata = dns.rdata.from_wire_parser(rdclass, rdtype, parser, None)
+        if rdclass == _IN:
+            into.append(Record(owner, rdtype, rdata))
 
 
 def _same_question(echoed: bytes, asked: bytes) -> bool:

@@ -347,3 +347,30 @@ def test_name_from_text_equals_dnspython_from_text() -> None:
         assert _name_outcome(name_from_text, text) == expected, text
         outcomes.add(expected if isinstance(expected, type) else "name")
     assert {"name", dns.name.EmptyLabel, dns.name.LabelTooLong, dns.name.NameTooLong} <= outcomes
+
+
+@pytest.mark.parametrize("name", QUERY_NAMES[:3])
+@pytest.mark.parametrize("rdtype", [T.SOA, T.DS, T.DNSKEY])
+def test_dnssec_query_bytes_equal_dnspython_with_do_and_cd(
+    name: str, rdtype: dns.rdatatype.RdataType
+) -> None:
+    reference = dns.message.make_query(name, rdtype, use_edns=0, payload=1232, want_dnssec=True)
+    reference.flags |= dns.flags.CD
+    assert Question.make(name, rdtype, dnssec=True).query(reference.id) == reference.to_wire()
+
+
+def test_authority_section_is_kept_only_for_dnssec_questions() -> None:
+    query = _query("nx.example.com", T.SOA)
+    response = _response(query, dns.rcode.NXDOMAIN)
+    response.authority.append(_rr("example.com.", "SOA", "ns1.example.com. hm.example.com. 1 2 3 4 5"))
+    response.authority.append(_rr("example.com.", "NSEC", "a.example.com. NS SOA RRSIG NSEC DNSKEY"))
+    wire = response.to_wire()
+    plain = read_response(wire, Question.make("nx.example.com", T.SOA), query.id)
+    signed = read_response(wire, Question.make("nx.example.com", T.SOA, dnssec=True), query.id)
+    assert plain is not None and signed is not None
+    assert plain.authority == ()
+    assert [(r.owner.to_text(), r.rdtype) for r in signed.authority] == [
+        ("example.com.", T.SOA),
+        ("example.com.", T.NSEC),
+    ]
+    assert signed.rcode == plain.rcode == dns.rcode.NXDOMAIN

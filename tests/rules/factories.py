@@ -16,6 +16,8 @@ Every fact area left out of a case is healthy for a correct Mailgun US domain `m
   the region's host without correcting anything. Without SMTP credentials there are no SMTP facts
   and no plan, as in the collector.
 
+`dnssec:` (absent: DNSSEC was not checked) takes `DnssecFacts` fields; `{}` is a secure chain.
+
 An area given as a mapping overrides fields of that default (dataclass field names), with a few
 derivations the collector would also make (SPF facts parsed from the TXT records and vice versa,
 DKIM key fields cleared for a key that is not found, a key's `cnames` chain from its `cname`,
@@ -58,6 +60,7 @@ from auditor.engine.catalogue import Catalogue
 from auditor.inventory.loader import builtin_catalogue
 from auditor.model.account import AccountFacts, ExpectedRecord
 from auditor.model.dmarc import ReportDestination
+from auditor.model.dnssec import DnssecFacts, DnssecStatus, ZoneLink
 from auditor.model.facts import (
     NO_RETURN_PATH,
     DkimFacts,
@@ -149,6 +152,7 @@ AREAS = (
     *("txt", "spf", "spf_tree", "spf_check", "dkim", "mx", "dmarc", "tracking", "return_path"),
     *("smtp", "smtp_plan", "account", "account_txt"),
     *("mta_sts", "tlsrpt", "bimi"),
+    *("dnssec",),
 )
 TARGET_KEYS = frozenset(
     {
@@ -262,7 +266,25 @@ def build_facts(spec: Spec = None, target: DomainTarget | None = None) -> Domain
         mta_sts=_mta_sts(spec.get("mta_sts"), domain),
         tlsrpt=_tlsrpt(spec.get("tlsrpt"), domain),
         bimi=_bimi(spec.get("bimi"), domain),
+        dnssec=_dnssec(spec.get("dnssec"), domain),
     )
+
+
+def _dnssec(spec: Mapping[str, Any] | None, domain: str) -> DnssecFacts | Failure | None:
+    """`dnssec:` absent: not checked (no --dnssec). A mapping takes `DnssecFacts` fields; `{}` is a
+    secure chain root -> example -> the domain's zone; `chain` as a list of zone names."""
+    if spec is None:
+        return None
+    if _is_failure(spec):
+        return failure(spec, f"DNSSEC {domain}")
+    fields = dict(spec)
+    status = DnssecStatus(fields.pop("status", "secure"))
+    zones = fields.pop("chain", ["", domain.rpartition(".")[2], domain])
+    chain = tuple(
+        ZoneLink(z or ".", status if i == len(zones) - 1 else DnssecStatus.SECURE)
+        for i, z in enumerate(zones)
+    )
+    return DnssecFacts(status, fields.pop("zone", domain), chain, **fields)
 
 
 def failure(spec: Mapping[str, Any], what: str) -> Failure:

@@ -6,7 +6,7 @@ SERVFAIL/timeouts, how many queries a run really sends).  Instead, tests start t
 127.0.0.1, point a resolver at ``server.host``/``server.port`` and get genuine wire-format
 answers, built with dnspython's message API from BIND master-file zone text.
 
-It is deliberately small (no delegations/referrals, no DNSSEC, no zone transfers) but follows
+It is deliberately small (no delegations/referrals, no zone transfers) but follows
 authoritative-server semantics for everything it does answer:
 
 * the zone chosen is the one whose origin is the longest suffix of the query name; names in
@@ -19,7 +19,11 @@ authoritative-server semantics for everything it does answer:
 * wildcards are expanded as RFC 4592 §4.3 says: a name that does not exist is answered from
   `*.<closest encloser>` when that exists, with the queried name as owner (no NSEC proofs);
 * faults (SERVFAIL, REFUSED, silent drop, forced truncation) can be injected per name/type at
-  runtime, and every query received is recorded so tests can count them.
+  runtime, and every query received is recorded so tests can count them;
+* signed zones (dnspython's ``sign_zone``) are served as a validating resolver would see them:
+  DS is answered from the parent zone when both are loaded (RFC 4035 §3.1.4.1), and with the DO
+  bit set each answer RRset comes with its RRSIGs and a negative answer with the SOA's RRSIG and
+  the NSEC (or NSEC3) records that prove it, signed.
 
 It can also be run by hand::
 
@@ -29,6 +33,7 @@ It can also be run by hand::
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import ipaddress
 import logging
@@ -42,6 +47,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
+import dns.dnssec
 import dns.exception
 import dns.flags
 import dns.message
@@ -532,6 +538,9 @@ class LoopbackDnsServer:
             rcode, answer, authority = dns.rcode.NOTIMP, [], []  # AXFR, IXFR, OPT, ...
         else:
             rcode, answer, authority = self._resolve(qname, rdtype)
+            if query.ednsflags & dns.flags.DO and rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                response.ednsflags |= dns.flags.DO
+                answer, authority = self._signed(qname, rdtype, answer, authority)
         response.set_rcode(rcode)
         if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             response.flags |= dns.flags.AA
@@ -563,9 +572,43 @@ class LoopbackDnsServer:
                 return None
             name = name.parent()
 
+    def _zone_answering(self, qname: dns.name.Name, rdtype: int) -> _LoadedZone | None:
+        """The zone for ``qname``; for DS at a loaded zone's apex, the parent's (RFC 4035 §3.1.4.1)."""
+        if rdtype == dns.rdatatype.DS and qname in self._zones and qname != dns.name.root:
+            parent = self._zone_for(qname.parent())
+            if parent is not None:
+                return parent
+        return self._zone_for(qname)
+
+    def _signed(
+        self,
+        qname: dns.name.Name,
+        rdtype: int,
+        answer: list[dns.rrset.RRset],
+        authority: list[dns.rrset.RRset],
+    ) -> tuple[list[dns.rrset.RRset], list[dns.rrset.RRset]]:
+        """The sections with DNSSEC records added (DO was set): RRSIGs, and NSEC/NSEC3 denials."""
+        signed_answer: list[dns.rrset.RRset] = []
+        for rrset in answer:
+            signed_answer.append(rrset)
+            zone = self._zone_answering(rrset.name, rrset.rdtype)
+            signed_answer.extend(_signatures(zone, rrset.name, rrset.rdtype))
+        signed_authority: list[dns.rrset.RRset] = []
+        for rrset in authority:
+            signed_authority.append(rrset)
+            signed_authority.extend(_signatures(self._zone_for(rrset.name), rrset.name, rrset.rdtype))
+        if authority:  # a negative answer: prove it for the last name of the chain
+            denied = answer[-1][0].target if answer and answer[-1].rdtype == dns.rdatatype.CNAME else qname
+            zone = self._zone_answering(denied, rdtype)
+            if zone is not None:
+                for rrset in _denial(zone, denied):
+                    signed_authority.append(rrset)
+                    signed_authority.extend(_signatures(zone, rrset.name, rrset.rdtype))
+        return signed_answer, signed_authority
+
     def _resolve(self, qname: dns.name.Name, rdtype: int) -> _Answer:
         """Authoritative lookup with in-zone (any loaded zone) CNAME chasing."""
-        zone = self._zone_for(qname)
+        zone = self._zone_answering(qname, rdtype)
         if zone is None:
             return dns.rcode.REFUSED, [], []
         answer: list[dns.rrset.RRset] = []
@@ -608,6 +651,64 @@ def _wildcard(zone: _LoadedZone, name: dns.name.Name) -> dns.node.Node | None:
     while encloser not in zone.names and encloser != zone.origin:
         encloser = encloser.parent()
     return zone.zone.get_node(dns.name.Name((b"*", *encloser.labels)))
+
+
+def _signatures(zone: _LoadedZone | None, name: dns.name.Name, rdtype: int) -> list[dns.rrset.RRset]:
+    """The RRSIGs over ``name``/``rdtype`` in ``zone`` (none in an unsigned zone)."""
+    if zone is None:
+        return []
+    node = zone.zone.get_node(name)
+    sigs = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.RRSIG, rdtype) if node else None
+    return list(_rrsets(name, [sigs])) if sigs is not None else []
+
+
+def _denial(zone: _LoadedZone, name: dns.name.Name) -> list[dns.rrset.RRset]:
+    """The NSEC (or NSEC3) records proving NODATA/NXDOMAIN for ``name`` in a signed ``zone``."""
+    params = zone.zone.get_rdataset(zone.origin, dns.rdatatype.NSEC3PARAM)
+    if params is not None:
+        return _nsec3_denial(zone, name, params[0])
+    node = zone.zone.get_node(name)
+    nsec = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NSEC) if node else None
+    if nsec is not None:
+        return list(_rrsets(name, [nsec]))
+    for owner, other in zone.zone.nodes.items():  # the NSEC covering the name
+        found = other.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NSEC)
+        if found is None:
+            continue
+        following: dns.name.Name = found[0].next  # type: ignore[attr-defined]
+        if owner < name < following or (following <= owner and (name > owner or name < following)):
+            return list(_rrsets(owner, [found]))
+    return []
+
+
+def _nsec3_denial(zone: _LoadedZone, name: dns.name.Name, params: object) -> list[dns.rrset.RRset]:
+    """A matching NSEC3, or the closest encloser's plus the one covering the next closer name."""
+    chain: dict[str, tuple[dns.name.Name, dns.rdataset.Rdataset]] = {}
+    for owner, node in zone.zone.nodes.items():
+        found = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NSEC3)
+        if found is not None:
+            chain[owner.labels[0].decode().upper()] = (owner, found)
+
+    def hashed(n: dns.name.Name) -> str:
+        return dns.dnssec.nsec3_hash(n, params.salt, params.iterations, params.algorithm).upper()  # type: ignore[attr-defined]
+
+    def covering(digest: str) -> list[dns.rrset.RRset]:
+        for owner_hash, (owner, found) in chain.items():
+            following = base64.b32hexencode(found[0].next).decode().upper()  # type: ignore[attr-defined]
+            if owner_hash < digest < following or (
+                following <= owner_hash and (digest > owner_hash or digest < following)
+            ):
+                return list(_rrsets(owner, [found]))
+        return []
+
+    if hashed(name) in chain:
+        return list(_rrsets(*chain[hashed(name)]))
+    next_closer, encloser = name, name.parent()
+    while encloser.is_subdomain(zone.origin):
+        if hashed(encloser) in chain:
+            return list(_rrsets(*chain[hashed(encloser)])) + covering(hashed(next_closer))
+        next_closer, encloser = encloser, encloser.parent()
+    return []
 
 
 def _rrsets(name: dns.name.Name, rdatasets: Iterable[dns.rdataset.Rdataset]) -> Iterator[dns.rrset.RRset]:

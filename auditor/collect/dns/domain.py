@@ -14,6 +14,7 @@ import dns.rdatatype
 from auditor.collect.dns.answers import AnswerStatus, DnsAnswer, name_text
 from auditor.collect.dns.checkdmarc_adapter import DmarcParser
 from auditor.collect.dns.dmarc_reports import complete_dmarc
+from auditor.collect.dns.dnssec import DnssecChecker
 from auditor.collect.dns.mail_domain import MailDomainCollector
 from auditor.collect.dns.provider_ip import provider_sample_ip
 from auditor.collect.dns.resolver import CachingResolver
@@ -21,6 +22,7 @@ from auditor.collect.dns.spf import SpfWalker, tree_not_evaluated
 from auditor.collect.dns.spf_check import check_spf
 from auditor.collect.mta_sts_fetch import MtaStsPolicyClient
 from auditor.engine.catalogue import Catalogue
+from auditor.model.dnssec import DnssecFacts
 from auditor.model.facts import (
     NO_RETURN_PATH,
     DkimFacts,
@@ -66,10 +68,15 @@ class DnsCollector:
     """Everything DNS for one run: the resolver, the SPF walker and the DMARC parser."""
 
     def __init__(
-        self, resolver: CachingResolver, catalogue: Catalogue, policies: MtaStsPolicyClient | None = None
+        self,
+        resolver: CachingResolver,
+        catalogue: Catalogue,
+        policies: MtaStsPolicyClient | None = None,
+        dnssec: DnssecChecker | None = None,
     ) -> None:
         self.resolver = resolver
         self.catalogue = catalogue
+        self.dnssec = dnssec
         self.spf_walker = SpfWalker(resolver)
         self.dmarc_parser = DmarcParser(resolver)
         self.mail_domain = MailDomainCollector(resolver, policies)
@@ -80,6 +87,8 @@ class DnsCollector:
     async def collect(self, target: DomainTarget, hints: CollectHints | None = None) -> DomainFacts:
         domain = target.name
         hints = hints or CollectHints()
+        # Started beside the other lookups only when asked for: no task at all in the default run.
+        dnssec_check = None if self.dnssec is None else asyncio.ensure_future(self._dnssec(domain))
         txt_answer, dkim, mx, dmarc, tracking, return_path, mta_sts, tlsrpt, bimi = await asyncio.gather(
             self.resolver.resolve(domain, dns.rdatatype.TXT),
             _guarded("dkim", self._dkim(target, hints.dkim_selectors)),
@@ -107,6 +116,7 @@ class DnsCollector:
                 spf_tree = tree_not_evaluated(spf.count)
         else:
             txt = spf = spf_tree = txt_answer.failure()
+        dnssec = None if dnssec_check is None else await dnssec_check
         return DomainFacts(
             domain,
             txt,
@@ -121,7 +131,13 @@ class DnsCollector:
             mta_sts=mta_sts,
             tlsrpt=tlsrpt,
             bimi=bimi,
+            dnssec=dnssec,
         )
+
+    async def _dnssec(self, domain: str) -> DnssecFacts | Failure:
+        """The zone's DNSSEC status (only called when the run checks DNSSEC)."""
+        assert self.dnssec is not None
+        return await _guarded("dnssec", self.dnssec.check(domain))
 
     async def _spf_check(self, target: DomainTarget, published: tuple[str, ...]) -> SpfCheck | Failure:
         """check_host() for an address the provider sends from, read from its own SPF.

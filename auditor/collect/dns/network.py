@@ -19,12 +19,14 @@ from dataclasses import dataclass
 
 import dns.asyncquery
 import dns.exception
+import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
 
 from auditor.collect.dns.answers import AnswerStatus, DnsAnswer, name_text
+from auditor.collect.dns.signed import SignedAnswer, signed_answer
 from auditor.protocol.dnswire import Question, Response, read_response
 
 _EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 size: avoids fragmentation, rarely truncates
@@ -222,6 +224,39 @@ class NetworkBackend:
             return answer
         return last
 
+    async def query_signed(self, name: str, rdtype: dns.rdatatype.RdataType) -> SignedAnswer:
+        """`query()` for DNSSEC validation: DO and CD set, RRSIGs and the authority section kept.
+
+        Only the DNSSEC check asks this (a few questions per zone), so the fast path is untouched.
+        """
+        question = Question.make(name, rdtype, dnssec=True)
+        last = SignedAnswer(name, rdtype, AnswerStatus.TIMEOUT, detail="no answer")
+        for attempt in range(self._attempts):
+            nameserver = self._nameservers[attempt % len(self._nameservers)]
+            self._sent += 1
+            try:
+                channel = await self._channel(nameserver)
+                response = await channel.exchange(question, self._timeout)
+                if response.truncated:
+                    self._sent += 1
+                    response = await _tcp(question, nameserver, self._timeout)
+            except (TimeoutError, dns.exception.Timeout):
+                last = SignedAnswer(name, rdtype, AnswerStatus.TIMEOUT, detail=f"from {nameserver}")
+                continue
+            except (OSError, EOFError, dns.exception.DNSException) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc)
+                detail = f"{nameserver}: {_reason(reason)}"
+                last = SignedAnswer(name, rdtype, AnswerStatus.ERROR, detail=detail)
+                continue
+            answer = signed_answer(name, rdtype, response, source=str(nameserver))
+            if answer.status in (AnswerStatus.SERVFAIL, AnswerStatus.REFUSED) and (
+                attempt + 1 < self._attempts and len(self._nameservers) > 1
+            ):
+                last = answer
+                continue
+            return answer
+        return last
+
     async def close(self) -> None:
         for channel in self._channels.values():
             if channel.transport is not None:
@@ -235,7 +270,11 @@ def _reason(reason: object) -> str:
 
 async def _tcp(question: Question, nameserver: Nameserver, timeout: float) -> Response:
     """The same question over TCP (after a truncated UDP answer; rare, so dnspython's Message)."""
-    query = dns.message.make_query(question.name, question.rdtype, use_edns=0, payload=_EDNS_PAYLOAD)
+    query = dns.message.make_query(
+        question.name, question.rdtype, use_edns=0, payload=_EDNS_PAYLOAD, want_dnssec=question.dnssec
+    )
+    if question.dnssec:
+        query.flags |= dns.flags.CD
     reply = await dns.asyncquery.tcp(query, nameserver.host, timeout=timeout, port=nameserver.port)
     response = read_response(reply.to_wire(), question, query.id)
     if response is None:  # dnspython has already checked it answers the query

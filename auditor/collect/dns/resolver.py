@@ -15,6 +15,7 @@ import dns.rdatatype
 
 from auditor.collect.dns.answers import AnswerStatus, DnsAnswer
 from auditor.collect.dns.backend import DnsBackend
+from auditor.collect.dns.signed import SignedAnswer, SignedBackend
 
 _MAX_ALIAS_HOPS = 8
 
@@ -36,6 +37,7 @@ class CachingResolver:
         self._next_send = 0.0
         self.lookups = 0
         self.cache_hits = 0
+        self._signed: dict[tuple[str, int], asyncio.Future[SignedAnswer]] = {}
 
     @property
     def queries_sent(self) -> int:
@@ -151,6 +153,46 @@ class CachingResolver:
                 if delay > 0:
                     await asyncio.sleep(delay)
             return await self.backend.query(name, rdtype)
+
+    @property
+    def can_sign(self) -> bool:
+        """Whether the backend can answer DNSSEC questions (`signed()`)."""
+        return isinstance(self.backend, SignedBackend)
+
+    async def signed(self, name: str, rdtype: dns.rdatatype.RdataType) -> SignedAnswer:
+        """A DNSSEC question (DO, CD), asked at most once per run, under the same limits as `lookup()`.
+
+        Kept apart from `lookup()`'s cache: the answers carry signatures and denial records the
+        ordinary lookups do not keep. Only for backends that can (`can_sign`).
+        """
+        key = (name.lower().rstrip("."), int(rdtype))
+        future = self._signed.get(key)
+        if future is not None:
+            return await asyncio.shield(future)
+        backend = self.backend
+        assert isinstance(backend, SignedBackend)
+        future = asyncio.get_running_loop().create_future()
+        self._signed[key] = future
+        try:
+            async with self._slots:
+                await self._pace()
+                answer = await backend.query_signed(key[0], rdtype)
+        except BaseException as exc:  # cancelled: let later askers try again
+            del self._signed[key]
+            future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+            future.exception()
+            raise
+        future.set_result(answer)
+        return answer
+
+    async def _pace(self) -> None:
+        """Wait for the rate limit's next slot (nothing without `queries_per_second`)."""
+        if self._interval:
+            now = time.monotonic()
+            self._next_send = max(self._next_send + self._interval, now)
+            delay = self._next_send - now
+            if delay > 0:
+                await asyncio.sleep(delay)
 
     async def close(self) -> None:
         await self.backend.close()
