@@ -15,7 +15,9 @@ import contextlib
 import ipaddress
 import random
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import dns.asyncquery
 import dns.exception
@@ -28,6 +30,8 @@ import dns.rdatatype
 from auditor.collect.dns.answers import AnswerStatus, DnsAnswer, name_text
 from auditor.collect.dns.signed import SignedAnswer, signed_answer
 from auditor.protocol.dnswire import Question, Response, read_response
+
+AnswerT = TypeVar("AnswerT", DnsAnswer, SignedAnswer)
 
 _EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 size: avoids fragmentation, rarely truncates
 _RECV_BUFFER = 4 << 20
@@ -194,8 +198,36 @@ class NetworkBackend:
         return channel
 
     async def query(self, name: str, rdtype: dns.rdatatype.RdataType) -> DnsAnswer:
-        last = DnsAnswer(name, rdtype, AnswerStatus.TIMEOUT, detail="no answer")
         question = Question.make(name, rdtype)
+        return await self._ask(
+            question,
+            lambda response, source: interpret(name, rdtype, question, response, source=source),
+            lambda status, detail: DnsAnswer(name, rdtype, status, detail=detail),
+        )
+
+    async def query_signed(self, name: str, rdtype: dns.rdatatype.RdataType) -> SignedAnswer:
+        """`query()` for DNSSEC validation: DO and CD set, RRSIGs and the authority section kept.
+
+        Only the DNSSEC check asks this (a few questions per zone), so the fast path is untouched.
+        """
+        return await self._ask(
+            Question.make(name, rdtype, dnssec=True),
+            lambda response, source: signed_answer(name, rdtype, response, source=source),
+            lambda status, detail: SignedAnswer(name, rdtype, status, detail=detail),
+        )
+
+    async def _ask(
+        self,
+        question: Question,
+        read: Callable[[Response, str], AnswerT],
+        failed: Callable[[AnswerStatus, str], AnswerT],
+    ) -> AnswerT:
+        """Ask `question`, rotating through the nameservers on timeouts, errors and SERVFAIL/REFUSED.
+
+        `read` turns a response into the caller's answer type, `failed` builds one for a status
+        without a response; a truncated UDP answer is asked again over TCP.
+        """
+        last = failed(AnswerStatus.TIMEOUT, "no answer")
         for attempt in range(self._attempts):
             nameserver = self._nameservers[attempt % len(self._nameservers)]
             self._sent += 1
@@ -206,54 +238,21 @@ class NetworkBackend:
                     self._sent += 1
                     response = await _tcp(question, nameserver, self._timeout)
             except TimeoutError:
-                last = DnsAnswer(name, rdtype, AnswerStatus.TIMEOUT, detail=f"from {nameserver}")
+                last = failed(AnswerStatus.TIMEOUT, f"from {nameserver}")
                 continue
             except dns.exception.Timeout:
-                last = DnsAnswer(name, rdtype, AnswerStatus.TIMEOUT, detail=f"TCP {nameserver}")
+                last = failed(AnswerStatus.TIMEOUT, f"TCP {nameserver}")
                 continue
             except (OSError, EOFError, dns.exception.DNSException) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc)
-                last = DnsAnswer(name, rdtype, AnswerStatus.ERROR, detail=f"{nameserver}: {_reason(reason)}")
+                last = failed(AnswerStatus.ERROR, f"{nameserver}: {_reason(reason)}")
                 continue
-            answer = interpret(name, rdtype, question, response, source=str(nameserver))
+            answer = read(response, str(nameserver))
             if answer.status in (AnswerStatus.SERVFAIL, AnswerStatus.REFUSED) and (
                 attempt + 1 < self._attempts and len(self._nameservers) > 1
             ):
                 last = answer
                 continue  # another nameserver may do better
-            return answer
-        return last
-
-    async def query_signed(self, name: str, rdtype: dns.rdatatype.RdataType) -> SignedAnswer:
-        """`query()` for DNSSEC validation: DO and CD set, RRSIGs and the authority section kept.
-
-        Only the DNSSEC check asks this (a few questions per zone), so the fast path is untouched.
-        """
-        question = Question.make(name, rdtype, dnssec=True)
-        last = SignedAnswer(name, rdtype, AnswerStatus.TIMEOUT, detail="no answer")
-        for attempt in range(self._attempts):
-            nameserver = self._nameservers[attempt % len(self._nameservers)]
-            self._sent += 1
-            try:
-                channel = await self._channel(nameserver)
-                response = await channel.exchange(question, self._timeout)
-                if response.truncated:
-                    self._sent += 1
-                    response = await _tcp(question, nameserver, self._timeout)
-            except (TimeoutError, dns.exception.Timeout):
-                last = SignedAnswer(name, rdtype, AnswerStatus.TIMEOUT, detail=f"from {nameserver}")
-                continue
-            except (OSError, EOFError, dns.exception.DNSException) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc)
-                detail = f"{nameserver}: {_reason(reason)}"
-                last = SignedAnswer(name, rdtype, AnswerStatus.ERROR, detail=detail)
-                continue
-            answer = signed_answer(name, rdtype, response, source=str(nameserver))
-            if answer.status in (AnswerStatus.SERVFAIL, AnswerStatus.REFUSED) and (
-                attempt + 1 < self._attempts and len(self._nameservers) > 1
-            ):
-                last = answer
-                continue
             return answer
         return last
 
