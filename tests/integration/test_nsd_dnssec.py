@@ -8,16 +8,9 @@ write. Same set-up as tests/integration/test_nsd.py (CI installs NSD; there a mi
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import dns.exception
-import dns.message
-import dns.query
 import pytest
 
 from auditor.collect.dns.dnssec import DnssecChecker
@@ -26,8 +19,10 @@ from auditor.collect.dns.resolver import CachingResolver
 from auditor.model.dnssec import DnssecFacts, DnssecStatus
 from auditor.model.facts import Failure
 from auditor.protocol.dnssec import parse_trust_anchors
-from tests.integration.test_nsd import NSD, _free_port
+from tests.integration.nsd import require_nsd, running_nsd
 from tests.servers.signed_zones import Hierarchy, build_hierarchy
+
+require_nsd()
 
 
 def _write_zones(hierarchy: Hierarchy, directory: Path) -> list[tuple[str, Path]]:
@@ -40,58 +35,12 @@ def _write_zones(hierarchy: Hierarchy, directory: Path) -> list[tuple[str, Path]
     return zones
 
 
-def _config(workdir: Path, port: int, zones: list[tuple[str, Path]]) -> Path:
-    blocks = "".join(f'zone:\n\tname: "{origin}"\n\tzonefile: "{path}"\n\n' for origin, path in zones)
-    conf = workdir / "nsd.conf"
-    conf.write_text(
-        "server:\n"
-        f"\tip-address: 127.0.0.1@{port}\n\tport: {port}\n\tdo-ip6: no\n\tserver-count: 1\n"
-        '\tusername: ""\n\tchroot: ""\n\tdatabase: ""\n'
-        f'\tzonelistfile: "{workdir}/zone.list"\n\tpidfile: "{workdir}/nsd.pid"\n'
-        f'\txfrdfile: "{workdir}/xfrd.state"\n\txfrdir: "{workdir}"\n'
-        f'\tlogfile: "{workdir}/nsd.log"\n\tverbosity: 1\n\tzonefiles-write: 0\n'
-        "\trrl-ratelimit: 0\n\trrl-whitelist-ratelimit: 0\n"
-        "remote-control:\n\tcontrol-enable: no\n\n" + blocks
-    )
-    return conf
-
-
-def _wait_ready(port: int) -> None:
-    query = dns.message.make_query("good.test", "SOA")
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if dns.query.udp(query, "127.0.0.1", port=port, timeout=0.3).answer:
-                return
-        except (dns.exception.Timeout, OSError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("NSD did not answer within 20 s")
-
-
 @pytest.fixture(scope="module")
 def signed_nsd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Hierarchy]]:
     hierarchy = build_hierarchy()
     workdir = tmp_path_factory.mktemp("nsd-dnssec")
-    port = _free_port()
-    conf = _config(workdir, port, _write_zones(hierarchy, workdir))
-    assert NSD is not None
-    started = subprocess.run([NSD, "-c", str(conf)], capture_output=True, text=True, timeout=30)
-    assert started.returncode == 0, started.stderr + (workdir / "nsd.log").read_text(errors="replace")
-    try:
-        _wait_ready(port)
-        yield f"127.0.0.1:{port}", hierarchy
-    finally:
-        pid_file = workdir / "nsd.pid"
-        if pid_file.exists():
-            pid = int(pid_file.read_text().strip())
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(50):
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.1)
+    with running_nsd(workdir, _write_zones(hierarchy, workdir), ("good.test", "SOA")) as address:
+        yield address, hierarchy
 
 
 def _statuses(address: str, hierarchy: Hierarchy, domains: list[str]) -> dict[str, DnssecFacts | Failure]:
