@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+import dns.rcode
 import dns.rdata
 import dns.rdatatype
 
@@ -89,3 +90,15 @@ class DnsAnswer:
 def name_text(name: object) -> str:
     """A dnspython Name (or text) as lower-case text without the trailing dot."""
     return str(name).rstrip(".").lower()
+
+
+ANSWERING_RCODES = frozenset((dns.rcode.NOERROR, dns.rcode.NXDOMAIN))
+
+
+def rcode_failure(rcode: int, source: str) -> tuple[AnswerStatus, str]:
+    """The status and detail of a response whose RCODE is neither NOERROR nor NXDOMAIN."""
+    if rcode == dns.rcode.SERVFAIL:
+        return AnswerStatus.SERVFAIL, f"from {source}"
+    if rcode == dns.rcode.REFUSED:
+        return AnswerStatus.REFUSED, f"from {source}"
+    return AnswerStatus.ERROR, f"{dns.rcode.to_text(rcode)} from {source}"

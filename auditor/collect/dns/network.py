@@ -27,7 +27,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from auditor.collect.dns.answers import AnswerStatus, DnsAnswer, name_text
+from auditor.collect.dns.answers import ANSWERING_RCODES, AnswerStatus, DnsAnswer, name_text, rcode_failure
 from auditor.collect.dns.signed import SignedAnswer, signed_answer
 from auditor.protocol.dnswire import Question, Response, read_response
 
@@ -286,13 +286,9 @@ def interpret(
 ) -> DnsAnswer:
     """Turn a response into a `DnsAnswer`, following CNAMEs present in the answer section."""
     rcode = response.rcode
-    if rcode == dns.rcode.SERVFAIL:
-        return DnsAnswer(name, rdtype, AnswerStatus.SERVFAIL, detail=f"from {source}")
-    if rcode == dns.rcode.REFUSED:
-        return DnsAnswer(name, rdtype, AnswerStatus.REFUSED, detail=f"from {source}")
-    if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-        text = dns.rcode.to_text(rcode)
-        return DnsAnswer(name, rdtype, AnswerStatus.ERROR, detail=f"{text} from {source}")
+    if rcode not in ANSWERING_RCODES:
+        status, detail = rcode_failure(rcode, source)
+        return DnsAnswer(name, rdtype, status, detail=detail)
     current = question.name
     cnames: list[str] = []
     for _ in range(16):

@@ -147,11 +147,7 @@ class CachingResolver:
     async def _ask(self, name: str, rdtype: dns.rdatatype.RdataType) -> DnsAnswer:
         async with self._slots:
             if self._interval:
-                now = time.monotonic()
-                self._next_send = max(self._next_send + self._interval, now)
-                delay = self._next_send - now
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                await self._pace()
             return await self.backend.query(name, rdtype)
 
     @property

@@ -18,7 +18,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from auditor.collect.dns.answers import AnswerStatus
+from auditor.collect.dns.answers import ANSWERING_RCODES, AnswerStatus, rcode_failure
 from auditor.model.facts import Failure, FailureKind
 from auditor.protocol.dnswire import Record, Response
 
@@ -99,13 +99,9 @@ def signed_answer(
 ) -> SignedAnswer:
     """The `SignedAnswer` of a response to a DO question."""
     rcode = response.rcode
-    if rcode == dns.rcode.SERVFAIL:
-        return SignedAnswer(name, rdtype, AnswerStatus.SERVFAIL, detail=f"from {source}")
-    if rcode == dns.rcode.REFUSED:
-        return SignedAnswer(name, rdtype, AnswerStatus.REFUSED, detail=f"from {source}")
-    if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-        text = dns.rcode.to_text(rcode)
-        return SignedAnswer(name, rdtype, AnswerStatus.ERROR, detail=f"{text} from {source}")
+    if rcode not in ANSWERING_RCODES:
+        status, detail = rcode_failure(rcode, source)
+        return SignedAnswer(name, rdtype, status, detail=detail)
     answer = rrsets_of(response.answer)
     authority = rrsets_of(response.authority)
     if rcode == dns.rcode.NXDOMAIN:
