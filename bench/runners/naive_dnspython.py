@@ -3,8 +3,9 @@
 
     python bench/runners/naive_dnspython.py INVENTORY --port PORT [--concurrency 100]
 
-Per domain d of the inventory it issues: TXT d, TXT _dmarc.d, MX d, CNAME email.d and
-TXT <selector>._domainkey.d for every selector. Once per run (shared names, de-duplicated) it
+Per domain d of the inventory it issues: TXT d, TXT _dmarc.d, MX d, CNAME email.d,
+TXT <selector>._domainkey.d for every selector, and the mail-domain TXT records TXT _mta-sts.d,
+TXT _smtp._tls.d and TXT default._bimi.d. Once per run (shared names, de-duplicated) it
 follows the SPF chains that the apex TXT records reference (include:/redirect= -> TXT,
 a: -> A, mx: -> MX) and resolves the A record of every MX host seen. That is the query set a
 careful auditor issues. Queries in flight are bounded by an asyncio.Semaphore.
@@ -112,11 +113,14 @@ class Naive:
             await asyncio.gather(*waits)
 
     async def domain(self, name: str, selectors: list[str]) -> None:
-        txt, _dmarc, mx, _cname, *_dkim = await asyncio.gather(
+        txt, _dmarc, mx, _cname, _sts, _tlsrpt, _bimi, *_dkim = await asyncio.gather(
             self.q(name, "TXT"),
             self.q(f"_dmarc.{name}", "TXT"),
             self.q(name, "MX"),
             self.q(f"email.{name}", "CNAME"),
+            self.q(f"_mta-sts.{name}", "TXT"),
+            self.q(f"_smtp._tls.{name}", "TXT"),
+            self.q(f"default._bimi.{name}", "TXT"),
             *(self.q(f"{s}._domainkey.{name}", "TXT") for s in selectors),
         )
         self.follow_mx(mx)
