@@ -626,7 +626,8 @@ def rules_show(
     lines = [
         f"{s.id} {s.name}: {s.title}",
         f"severity: {s.severity}   category: {s.category}",
-        f"applies to: {', '.join(s.applies_to.providers) or 'every provider'}",
+        f"applies to: {', '.join(s.applies_to.providers) or 'every provider'}"
+        + (f"   profile: {rule.profile} (--profile {rule.profile})" if rule.profile else ""),
         "",
         f"Why: {s.rationale}",
         "",
