@@ -25,6 +25,7 @@ from auditor.model.report import AuditReport, Summary
 from auditor.model.stream import DomainLine, EndLine, ShardRef
 from auditor.reporters.sinks import write_atomic_chunks
 from auditor.reporters.streamed import STREAMED_REPORTERS
+from auditor.scale.heap import settle_for_batch
 from auditor.scale.jsonl import StreamWriter
 from auditor.scale.merge import check_shards, read_shards, spill_report
 from auditor.scale.session import Engine, StreamPlan, run_stream
@@ -120,6 +121,7 @@ def run_scaled(
     stream = next(((fmt, path) for fmt, path in outputs if fmt == JSONL), None)
     others = [(fmt, path) for fmt, path in outputs if fmt != JSONL]
     stream_path = stream[1] if stream else None
+    settle_for_batch()  # rules, catalogue and modules are loaded: keep the collector off them
     with ExitStack() as cleanup:
         spill = None
         if others and stream_path is None:

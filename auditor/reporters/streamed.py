@@ -7,7 +7,7 @@ domain at a time from disk) and yield the text in pieces that a sink writes as t
 is byte for byte what the whole-report renderers give for the same domains (a test compares them):
 
 * JSON: the report's head and tail come from the same pydantic serializer, with an empty domain
-  list, and each domain is its stored record re-serialized with the same indentation;
+  list, and each domain is copied in as the spill stored it (see `auditor.scale.spill`);
 * HTML and Markdown: the same templates, through jinja2's `generate()` instead of `render()`.
 """
 
@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, cast
-
-import pydantic_core
 
 from auditor.model.report import AuditReport, DomainReport
 from auditor.reporters.context import template_context
@@ -31,15 +29,14 @@ class DomainSource(Protocol):
 
     def __iter__(self) -> Iterator[DomainReport]: ...
 
-    def records(self) -> Iterator[bytes]:
-        """Each domain's JSON Lines record (`{"type": "domain", "index": ..., "report": {...}}`)."""
+    def reports_json(self) -> Iterator[bytes]:
+        """Each domain's object as the JSON report prints it, indented for its place, no separator."""
         ...
 
 
 StreamedRenderer = Callable[[AuditReport, DomainSource], Iterable[str] | Iterable[bytes]]
 
 _DOMAINS_EMPTY = b'\n  "domains": [],\n'
-_INDENT = b"    "  # a domain object sits two levels deep in the report
 
 
 def report_over(report: AuditReport, domains: DomainSource) -> AuditReport:
@@ -63,11 +60,8 @@ def stream_json(report: AuditReport, domains: DomainSource) -> Iterator[bytes]:
         raise AssertionError("unexpected JSON report layout")
     yield head
     started = False
-    for record in domains.records():
-        # Parsed to plain dicts and lists, not to models: key order and value forms are kept, and
-        # pydantic_core writes them exactly as the report serializer writes the dataclasses.
-        text = pydantic_core.to_json(pydantic_core.from_json(record)["report"], indent=2)
-        yield (b",\n" if started else b'\n  "domains": [\n') + _INDENT + text.replace(b"\n", b"\n" + _INDENT)
+    for text in domains.reports_json():
+        yield (b",\n" if started else b'\n  "domains": [\n') + text
         started = True
     yield (b"\n  ],\n" if started else _DOMAINS_EMPTY) + tail
 

@@ -174,7 +174,6 @@ def _audit(
 ) -> _Part:
     """Audit `remaining` in this process, with worker processes when more than one is asked for."""
     spill = plan.spill
-    keeps_lines = writer is not None or spill is not None
 
     def accept(index: int, line: bytes, digest: ReportDigest) -> None:
         if writer is not None:
@@ -189,8 +188,13 @@ def _audit(
 
     def on_report(position: int, report: DomainReport) -> None:
         index = own[position][0]
-        line = encode_line(DomainLine(index=index, report=report)) if keeps_lines else b""
-        accept(index, line, ReportDigest.of(report))
+        digest = ReportDigest.of(report)
+        if writer is not None:
+            accept(index, encode_line(DomainLine(index=index, report=report)), digest)
+            return
+        if spill is not None:  # no stream: store it straight in the JSON report's form
+            spill.add_report(index, report)
+        count(digest)
 
     def own_share() -> Coroutine[Any, Any, StreamOutcome]:
         return stream_audit(

@@ -41,6 +41,7 @@ from auditor.model.inventory import DomainTarget
 from auditor.model.report import DomainReport
 from auditor.model.stream import DomainLine
 from auditor.scale.backends import BackendSpec
+from auditor.scale.heap import settle_for_batch
 from auditor.scale.jsonl import encode_line
 from auditor.scale.tally import ReportDigest
 
@@ -248,6 +249,7 @@ def worker_main(job: WorkerJob, pipe: Connection) -> None:
         rules = load_rules(list(job.rule_dirs))
         catalogue = load_catalogue(job.catalogue)
         backend = job.backend.build()
+        settle_for_batch()
         outcome = asyncio.run(_audit(job, rules, catalogue, backend, pipe))
         pipe.send(("done", outcome.complete, outcome.run.dns_queries, outcome.run.dns_lookups))
     except BaseException as exc:  # whatever it was, the parent must hear of it

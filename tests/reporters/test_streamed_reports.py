@@ -39,10 +39,14 @@ def example_report() -> AuditReport:
 
 
 def _spilled(report: AuditReport, directory: Path) -> ReportSpill:
-    """The report's domains in a spill, added in reverse (finish order is not inventory order)."""
+    """The report's domains in a spill, added in reverse (finish order is not inventory order),
+    in both stored forms: as this process stores them, and as JSON Lines records from workers."""
     spill = ReportSpill(directory)
     for index, domain in reversed(list(enumerate(report.domains))):
-        spill.add_line(index, encode_line(DomainLine(index=index, report=domain)))
+        if index % 2:
+            spill.add_line(index, encode_line(DomainLine(index=index, report=domain)))
+        else:
+            spill.add_report(index, domain)
     return spill
 
 
