@@ -28,7 +28,7 @@ from auditor.scale.backends import BackendSpec
 from auditor.scale.jsonl import StreamWriter, encode_line
 from auditor.scale.resume import ResumePoint, find_resume_point
 from auditor.scale.shards import inventory_fingerprint, rules_fingerprint, select_shard
-from auditor.scale.spill import ReportSpill
+from auditor.scale.spill import Form, ReportSpill
 from auditor.scale.tally import ReportDigest, Tally
 from auditor.scale.workers import WorkerJob, WorkerPool, deal, share_limits
 
@@ -174,12 +174,15 @@ def _audit(
 ) -> _Part:
     """Audit `remaining` in this process, with worker processes when more than one is asked for."""
     spill = plan.spill
+    # Without a stream, reports are only spilled for a JSON/HTML/Markdown report: encode them in
+    # the JSON report's form where they are made (here or in a worker), not as JSON Lines records.
+    form = Form.REPORT if writer is None and spill is not None else Form.LINE
 
-    def accept(index: int, line: bytes, digest: ReportDigest) -> None:
+    def accept(index: int, data: bytes, digest: ReportDigest) -> None:
         if writer is not None:
-            writer.write_line(line)
+            writer.write_line(data)
         if spill is not None:
-            spill.add_line(index, line)
+            spill.add_encoded(index, data, form)
         count(digest)
 
     shares = deal(remaining, plan.workers) if plan.workers > 1 else [remaining]
@@ -212,7 +215,7 @@ def _audit(
         return _Part(streamed.complete, not streamed.complete, None, run.dns_queries, run.dns_lookups)
     jobs = [
         WorkerJob(
-            number, tuple(share), engine.backend_spec, engine.rule_dirs, engine.catalogue_path, settings
+            number, tuple(share), engine.backend_spec, engine.rule_dirs, engine.catalogue_path, settings, form
         )
         for number, share in enumerate(shares[1:], start=1)
     ]

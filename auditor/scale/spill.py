@@ -7,10 +7,11 @@ stays in memory: a few dozen bytes per domain. The reporters then read the domai
 time, in inventory order. A domain is stored in one of two forms:
 
 * `REPORT`: the domain object exactly as the JSON report prints it (indented for its place in the
-  report), written by this process; the JSON report copies these bytes as they are;
-* `LINE`: a JSON Lines record (`auditor.scale.jsonl`), as worker processes send them or a stream
-  file holds them; the JSON report re-indents the report inside (parsed to plain dicts and lists,
-  not to models, so key order and value forms are kept).
+  report; `encode_report`), made by this process or a worker when no stream is written; the JSON
+  report copies these bytes as they are;
+* `LINE`: a JSON Lines record (`auditor.scale.jsonl`), as a stream file holds them (and workers
+  send them when there is a stream); the JSON report re-indents the report inside (parsed to plain
+  dicts and lists, not to models, so key order and value forms are kept).
 
 The temporary file is unlinked from the start (`tempfile.TemporaryFile`), so it disappears with the
 process, also when the process is killed. It is placed beside the report when there is one, so a
@@ -68,7 +69,7 @@ class ReportSpill:
 
     def add_line(self, index: int, line: bytes) -> None:
         """Keep one domain's JSON Lines record (`encode_line(DomainLine(...))`, newline included)."""
-        self._append(index, line, Form.LINE)
+        self.add_encoded(index, line, Form.LINE)
 
     def add(self, line: DomainLine) -> None:
         """Keep a domain record that was read or built rather than received as bytes."""
@@ -76,10 +77,10 @@ class ReportSpill:
 
     def add_report(self, index: int, report: DomainReport) -> None:
         """Keep a report this process just made, already in the form the JSON report prints."""
-        text = _report_adapter().dump_json(report, indent=2)
-        self._append(index, REPORT_INDENT + text.replace(b"\n", b"\n" + REPORT_INDENT), Form.REPORT)
+        self.add_encoded(index, encode_report(report), Form.REPORT)
 
-    def _append(self, index: int, data: bytes, form: Form) -> None:
+    def add_encoded(self, index: int, data: bytes, form: Form) -> None:
+        """Keep a domain already encoded in `form` (by `encode_report` or `encode_line`)."""
         try:
             self._file.seek(0, os.SEEK_END)
             self._file.write(data)
@@ -133,6 +134,12 @@ class SpilledReports:
     def reports_json(self) -> Iterator[bytes]:
         """See `ReportSpill.reports_json`."""
         return self._spill.reports_json()
+
+
+def encode_report(report: DomainReport) -> bytes:
+    """One domain as the JSON report prints it: indented, and indented again for its depth."""
+    text = _report_adapter().dump_json(report, indent=2)
+    return REPORT_INDENT + text.replace(b"\n", b"\n" + REPORT_INDENT)
 
 
 @cache

@@ -43,6 +43,7 @@ from auditor.model.stream import DomainLine
 from auditor.scale.backends import BackendSpec
 from auditor.scale.heap import settle_for_batch
 from auditor.scale.jsonl import encode_line
+from auditor.scale.spill import Form, encode_report
 from auditor.scale.tally import ReportDigest
 
 Accept = Callable[[int, bytes, ReportDigest], None]
@@ -64,6 +65,9 @@ class WorkerJob:
     rule_dirs: tuple[Path, ...]
     catalogue: Path
     settings: AuditSettings
+    form: Form = Form.LINE
+    """How to encode each report: a JSON Lines record (a stream is written), or already in the JSON
+    report's form when the parent only spills them for a report (saves re-encoding it there)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +282,11 @@ async def _audit(job: WorkerJob, rules: Any, catalogue: Any, backend: Any, pipe:
 
     def on_report(position: int, report: DomainReport) -> None:
         index = job.targets[position][0]
-        batch.append((index, encode_line(DomainLine(index=index, report=report)), ReportDigest.of(report)))
+        if job.form is Form.REPORT:
+            data = encode_report(report)
+        else:
+            data = encode_line(DomainLine(index=index, report=report))
+        batch.append((index, data, ReportDigest.of(report)))
         if len(batch) >= _BATCH or time.monotonic() - last_sent >= _BATCH_SECONDS:
             send()
 
