@@ -6,7 +6,6 @@ tracebacks never reach the terminal.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -21,10 +20,9 @@ from rich.console import Console
 from rich.text import Text
 
 from auditor._version import __version__
-from auditor.audit import AuditSettings, run_audit
+from auditor.audit import AuditSettings
 from auditor.cli.console import INTERRUPTED, print_totals
 from auditor.cli.exit_codes import ExitCode
-from auditor.cli.progress import ProgressBar
 from auditor.cli.scaled import JSONL, Finished, run_merge, run_scaled, scale_options
 from auditor.collect.dns.network import Nameserver
 from auditor.collect.mailgun_api import api_base_urls
@@ -39,7 +37,6 @@ from auditor.model.findings import Severity
 from auditor.model.inventory import SecretRef
 from auditor.protocol.dnssec import load_trust_anchors
 from auditor.reporters import REPORTERS, SUFFIX_FORMATS
-from auditor.reporters.sinks import write_atomic
 from auditor.resources import rules_dir
 from auditor.scale.backends import BackendSpec
 from auditor.scale.jsonl import JSONL_SUFFIX
@@ -318,37 +315,13 @@ def audit(
         dnssec=dnssec or trust_anchor is not None,
         trust_anchor=str(trust_anchor) if trust_anchor else None,
     )
-    if scale.streamed(outputs):
-        engine = Engine(
-            ruleset, catalogue, backend, backend_spec, tuple(rule_dirs), _catalogue_path(), settings
-        )
-        try:
-            finished = run_scaled(targets, inventory, outputs, scale, engine, stderr)
-        except AuditorError as exc:
-            _fail(stderr, exc)
-    else:
-        bar = ProgressBar(len(targets), stderr)
-        with bar:
-            report = asyncio.run(
-                run_audit(
-                    targets,
-                    backend=backend,
-                    rules=ruleset,
-                    catalogue=catalogue,
-                    settings=settings,
-                    progress=bar.advance,
-                )
-            )
-        try:
-            for fmt, path in outputs:
-                text = REPORTERS[fmt][0](report)
-                if path is None:
-                    sys.stdout.write(text)
-                else:
-                    write_atomic(path, text)
-        except AuditorError as exc:
-            _fail(stderr, exc)
-        finished = Finished.of_report(report)
+    # Every audit takes the same path: reports are streamed to disk as domains finish and the
+    # JSON/HTML/Markdown reports are rendered from there, so memory stays flat at any size.
+    engine = Engine(ruleset, catalogue, backend, backend_spec, tuple(rule_dirs), _catalogue_path(), settings)
+    try:
+        finished = run_scaled(targets, inventory, outputs, scale, engine, stderr)
+    except AuditorError as exc:
+        _fail(stderr, exc)
     _finish(finished, outputs, fail_on, strict, quiet, stdout, stderr)
 
 

@@ -1,15 +1,17 @@
-"""The CLI side of streamed, resumable, sharded and multi-process audits, and of `sendready merge`.
+"""The CLI side of every audit (streamed, resumable, sharded, multi-process or not) and of `sendready merge`.
 
-`app.py` parses the options and hands over here whenever `--format jsonl`, `--shard`, `--resume`
-or more than one worker is in play; everything here ends in a `Finished` that `app.py` turns into
-the terminal summary and the exit code, exactly as for the single-process path.
+`app.py` parses the options and hands over here; everything here ends in a `Finished` that `app.py`
+turns into the terminal summary and the exit code. JSON, HTML and Markdown reports are rendered
+at the end from domains read back one at a time (from the JSON Lines file, or from a `ReportSpill`
+on disk), so memory does not grow with the number of domains.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +23,14 @@ from auditor.errors import InputError
 from auditor.model.inventory import DomainTarget
 from auditor.model.report import AuditReport, Summary
 from auditor.model.stream import DomainLine, EndLine, ShardRef
-from auditor.reporters import REPORTERS
-from auditor.reporters.sinks import write_atomic
+from auditor.reporters.sinks import write_atomic_chunks
+from auditor.reporters.streamed import STREAMED_REPORTERS
+from auditor.scale.heap import settle_for_batch
 from auditor.scale.jsonl import StreamWriter
-from auditor.scale.merge import check_shards, load_report, read_shards
+from auditor.scale.merge import check_shards, read_shards, spill_report
 from auditor.scale.session import Engine, StreamPlan, run_stream
 from auditor.scale.shards import parse_shard
+from auditor.scale.spill import ReportSpill
 from auditor.scale.tally import ReportDigest, Tally
 
 JSONL = "jsonl"
@@ -46,11 +50,6 @@ class ScaleOptions:
     resume: bool
     workers: int
 
-    def streamed(self, outputs: Sequence[Output]) -> bool:
-        """Whether this audit takes the streamed path (else the single-process, in-memory one)."""
-        wants_stream = any(fmt == JSONL for fmt, _ in outputs)
-        return wants_stream or self.shard is not None or self.resume or self.workers > 1
-
 
 @dataclass(frozen=True, slots=True)
 class Finished:
@@ -62,15 +61,6 @@ class Finished:
     table: SummaryTable
     interrupted: bool = False
     failure: str | None = None
-
-    @classmethod
-    def of_report(cls, report: AuditReport) -> Finished:
-        tally, table = Tally(), SummaryTable()
-        for domain in report.domains:
-            digest = ReportDigest.of(domain)
-            tally.add(digest)
-            table.add(digest)
-        return cls(report.summary, report.complete, tally, table, interrupted=not report.complete)
 
 
 def scale_options(
@@ -131,16 +121,25 @@ def run_scaled(
     stream = next(((fmt, path) for fmt, path in outputs if fmt == JSONL), None)
     others = [(fmt, path) for fmt, path in outputs if fmt != JSONL]
     stream_path = stream[1] if stream else None
-    plan = StreamPlan(
-        targets=targets,
-        inventory=inventory,
-        shard=options.shard,
-        stream_path=stream_path,
-        stream_to_stdout=stream is not None and stream_path is None,
-        resume=options.resume,
-        keep_reports=bool(others) and stream_path is None,
-        workers=options.workers,
-    )
+    settle_for_batch()  # rules, catalogue and modules are loaded: keep the collector off them
+    with ExitStack() as cleanup:
+        spill = None
+        if others and stream_path is None:
+            spill = cleanup.enter_context(ReportSpill(_spill_directory(outputs)))
+        plan = StreamPlan(
+            targets=targets,
+            inventory=inventory,
+            shard=options.shard,
+            stream_path=stream_path,
+            stream_to_stdout=stream is not None and stream_path is None,
+            resume=options.resume,
+            spill=spill,
+            workers=options.workers,
+        )
+        return _run_plan(plan, engine, stderr, others)
+
+
+def _run_plan(plan: StreamPlan, engine: Engine, stderr: Console, others: Sequence[Output]) -> Finished:
     table = SummaryTable()
     bars: list[ProgressBar] = []
 
@@ -158,16 +157,14 @@ def run_scaled(
         for bar in bars:
             bar.__exit__(None, None, None)
     if others:
-        if stream_path is not None:
-            report, _ = load_report([stream_path])
+        if plan.stream_path is not None:  # also holds what earlier runs wrote (--resume)
+            with ReportSpill(_spill_directory(others)) as spill:
+                report, _ = spill_report([plan.stream_path], spill)
+                _write_reports(report, spill, others)
         else:
-            report = AuditReport(
-                run=result.run,
-                summary=result.summary,
-                domains=result.domains_in_order(),
-                complete=result.complete,
-            )
-        _write_reports(report, others)
+            assert plan.spill is not None
+            report = AuditReport(run=result.run, summary=result.summary, domains=(), complete=result.complete)
+            _write_reports(report, plan.spill, others)
     return Finished(result.summary, result.complete, result.tally, table, result.interrupted, result.failure)
 
 
@@ -196,20 +193,32 @@ def run_merge(files: Sequence[Path], outputs: Sequence[Output]) -> Finished:
         finally:
             writer.close()
     if others:
-        report, merged = load_report(files)
-        if stream is None:
-            for domain in report.domains:
-                table.add(ReportDigest.of(domain))
-        _write_reports(report, others)
+        with ReportSpill(_spill_directory(others)) as spill:
+            report, merged = spill_report(files, spill)
+            if stream is None:
+                for domain in spill.reports():
+                    table.add(ReportDigest.of(domain))
+            _write_reports(report, spill, others)
     assert merged is not None
     failure = None if merged.complete else "incomplete: " + ", ".join(merged.incomplete)
     return Finished(merged.tally.summary(), merged.complete, merged.tally, table, failure=failure)
 
 
-def _write_reports(report: AuditReport, outputs: Sequence[Output]) -> None:
+def _write_reports(report: AuditReport, spill: ReportSpill, outputs: Sequence[Output]) -> None:
+    """Render `report` with the spill's domains into every output, a piece at a time."""
     for fmt, path in outputs:
-        text = REPORTERS[fmt][0](report)
+        chunks = STREAMED_REPORTERS[fmt](report, spill.reports())
         if path is None:
-            sys.stdout.write(text)
+            _write_stdout(chunks)
         else:
-            write_atomic(path, text)
+            write_atomic_chunks(path, chunks)
+
+
+def _write_stdout(chunks: Iterable[str] | Iterable[bytes]) -> None:
+    for chunk in chunks:
+        sys.stdout.write(chunk.decode("utf-8") if isinstance(chunk, bytes) else chunk)
+
+
+def _spill_directory(outputs: Sequence[Output]) -> Path | None:
+    """Beside the first report file (a large audit may not fit a small /tmp); else the temp dir."""
+    return next((path.parent for _, path in outputs if path is not None), None)

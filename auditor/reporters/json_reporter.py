@@ -26,10 +26,15 @@ def report_document(report: AuditReport) -> dict[str, Any]:
 
 
 def render_json(report: AuditReport) -> str:
+    return render_json_bytes(report).decode("utf-8")
+
+
+def render_json_bytes(report: AuditReport) -> bytes:
+    """The report as UTF-8 JSON; `auditor.reporters.streamed` builds large reports from its pieces."""
     # pydantic's serializer writes JSON directly, several times faster than json.dumps. The newline
     # is added to the bytes, not the text: the text holds non-ASCII (→, §), so Python stores it at
     # two bytes a character and `text + "\n"` would briefly hold two copies (~100 MB at N=2000).
-    return (_adapter().dump_json(report, indent=2) + b"\n").decode("utf-8")
+    return _adapter().dump_json(report, indent=2) + b"\n"
 
 
 def report_json_schema() -> dict[str, Any]:

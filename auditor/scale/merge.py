@@ -18,6 +18,7 @@ from auditor.model.report import AuditReport, DomainReport, RunInfo
 from auditor.model.stream import DomainLine, StreamHeader
 from auditor.scale.jsonl import StreamScan, read_header, read_stream
 from auditor.scale.shards import shard_number
+from auditor.scale.spill import ReportSpill
 from auditor.scale.tally import ReportDigest, Tally
 
 
@@ -124,6 +125,13 @@ def load_report(paths: Sequence[Path]) -> tuple[AuditReport, Merged]:
         domains=tuple(report for _, report in lines),
         complete=merged.complete,
     )
+    return report, merged
+
+
+def spill_report(paths: Sequence[Path], spill: ReportSpill) -> tuple[AuditReport, Merged]:
+    """Like `load_report`, with the domains in `spill` (on disk) and an empty tuple in the report."""
+    merged = read_shards(check_shards(paths), spill.add)
+    report = AuditReport(run=merged.run, summary=merged.tally.summary(), domains=(), complete=merged.complete)
     return report, merged
 
 

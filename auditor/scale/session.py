@@ -1,21 +1,19 @@
 """One streamed audit: header, the reports (from this process or from workers), the end line.
 
-This is what `sendready audit` runs whenever a JSON Lines stream, a shard, `--resume` or more than
-one worker is asked for. Each finished domain is written to the stream at once and counted into
-the totals; reports are kept in memory only when another format must be rendered and there is no
-stream file to render it from.
+This is what `sendready audit` runs, with one process or several. Each finished domain is written
+to the stream (if any) at once and counted into the totals; when another format must be rendered
+and there is no stream file to render it from, the domain's record goes to a `ReportSpill` on disk.
+No report is kept in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from pydantic import TypeAdapter
 
 from auditor._version import __version__
 from auditor.audit import AuditSettings, StreamOutcome, stream_audit
@@ -30,6 +28,7 @@ from auditor.scale.backends import BackendSpec
 from auditor.scale.jsonl import StreamWriter, encode_line
 from auditor.scale.resume import ResumePoint, find_resume_point
 from auditor.scale.shards import inventory_fingerprint, rules_fingerprint, select_shard
+from auditor.scale.spill import Form, ReportSpill
 from auditor.scale.tally import ReportDigest, Tally
 from auditor.scale.workers import WorkerJob, WorkerPool, deal, share_limits
 
@@ -47,8 +46,8 @@ class StreamPlan:
     stream_path: Path | None = None
     stream_to_stdout: bool = False
     resume: bool = False
-    keep_reports: bool = False
-    """Keep every report in memory (another format is wanted and no stream file will hold them)."""
+    spill: ReportSpill | None = None
+    """Where every domain's record goes when another format is wanted and no stream file holds them."""
     workers: int = 1
 
 
@@ -75,15 +74,10 @@ class StreamResult:
     interrupted: bool = False
     failure: str | None = None
     """Why the run is incomplete when it was not interrupted (a worker died)."""
-    reports: list[tuple[int, DomainReport]] = field(default_factory=list)
-    """Only with `keep_reports`: (inventory index, report) in the order they finished."""
 
     @property
     def summary(self) -> Summary:
         return self.tally.summary()
-
-    def domains_in_order(self) -> tuple[DomainReport, ...]:
-        return tuple(report for _, report in sorted(self.reports, key=lambda item: item[0]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +126,6 @@ def run_stream(
     if point is not None:
         header = point.scan.header
         remaining = [(i, t) for i, t in selected if t.name not in point.reported]
-    kept: list[tuple[int, DomainReport]] = []
     writer: StreamWriter | None = None
     if plan.stream_path is not None:
         writer = StreamWriter.open(plan.stream_path, keep_bytes=point.scan.records_end if point else 0)
@@ -151,7 +144,7 @@ def run_stream(
         elif writer is not None:
             writer.write(header)
         on_start(len(remaining))
-        part = _audit(remaining, plan, engine, writer, count, kept)
+        part = _audit(remaining, plan, engine, writer, count)
         run = RunInfo(
             tool_version=__version__,
             started_at=header.started_at,
@@ -169,7 +162,7 @@ def run_stream(
     finally:
         if writer is not None:
             writer.close()
-    return StreamResult(tally, run, complete, part.interrupted, part.failure, kept)
+    return StreamResult(tally, run, complete, part.interrupted, part.failure)
 
 
 def _audit(
@@ -178,16 +171,18 @@ def _audit(
     engine: Engine,
     writer: StreamWriter | None,
     count: OnDigest,
-    kept: list[tuple[int, DomainReport]],
 ) -> _Part:
     """Audit `remaining` in this process, with worker processes when more than one is asked for."""
-    parse = TypeAdapter(DomainLine).validate_json
+    spill = plan.spill
+    # Without a stream, reports are only spilled for a JSON/HTML/Markdown report: encode them in
+    # the JSON report's form where they are made (here or in a worker), not as JSON Lines records.
+    form = Form.REPORT if writer is None and spill is not None else Form.LINE
 
-    def accept(index: int, line: bytes, digest: ReportDigest, report: DomainReport | None = None) -> None:
+    def accept(index: int, data: bytes, digest: ReportDigest) -> None:
         if writer is not None:
-            writer.write_line(line)
-        if plan.keep_reports:
-            kept.append((index, report if report is not None else parse(line).report))
+            writer.write_line(data)
+        if spill is not None:
+            spill.add_encoded(index, data, form)
         count(digest)
 
     shares = deal(remaining, plan.workers) if plan.workers > 1 else [remaining]
@@ -196,7 +191,13 @@ def _audit(
 
     def on_report(position: int, report: DomainReport) -> None:
         index = own[position][0]
-        accept(index, encode_line(DomainLine(index=index, report=report)), ReportDigest.of(report), report)
+        digest = ReportDigest.of(report)
+        if writer is not None:
+            accept(index, encode_line(DomainLine(index=index, report=report)), digest)
+            return
+        if spill is not None:  # no stream: store it straight in the JSON report's form
+            spill.add_report(index, report)
+        count(digest)
 
     def own_share() -> Coroutine[Any, Any, StreamOutcome]:
         return stream_audit(
@@ -214,7 +215,7 @@ def _audit(
         return _Part(streamed.complete, not streamed.complete, None, run.dns_queries, run.dns_lookups)
     jobs = [
         WorkerJob(
-            number, tuple(share), engine.backend_spec, engine.rule_dirs, engine.catalogue_path, settings
+            number, tuple(share), engine.backend_spec, engine.rule_dirs, engine.catalogue_path, settings, form
         )
         for number, share in enumerate(shares[1:], start=1)
     ]

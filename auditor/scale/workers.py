@@ -41,7 +41,9 @@ from auditor.model.inventory import DomainTarget
 from auditor.model.report import DomainReport
 from auditor.model.stream import DomainLine
 from auditor.scale.backends import BackendSpec
+from auditor.scale.heap import settle_for_batch
 from auditor.scale.jsonl import encode_line
+from auditor.scale.spill import Form, encode_report
 from auditor.scale.tally import ReportDigest
 
 Accept = Callable[[int, bytes, ReportDigest], None]
@@ -63,6 +65,9 @@ class WorkerJob:
     rule_dirs: tuple[Path, ...]
     catalogue: Path
     settings: AuditSettings
+    form: Form = Form.LINE
+    """How to encode each report: a JSON Lines record (a stream is written), or already in the JSON
+    report's form when the parent only spills them for a report (saves re-encoding it there)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +253,7 @@ def worker_main(job: WorkerJob, pipe: Connection) -> None:
         rules = load_rules(list(job.rule_dirs))
         catalogue = load_catalogue(job.catalogue)
         backend = job.backend.build()
+        settle_for_batch()
         outcome = asyncio.run(_audit(job, rules, catalogue, backend, pipe))
         pipe.send(("done", outcome.complete, outcome.run.dns_queries, outcome.run.dns_lookups))
     except BaseException as exc:  # whatever it was, the parent must hear of it
@@ -276,7 +282,11 @@ async def _audit(job: WorkerJob, rules: Any, catalogue: Any, backend: Any, pipe:
 
     def on_report(position: int, report: DomainReport) -> None:
         index = job.targets[position][0]
-        batch.append((index, encode_line(DomainLine(index=index, report=report)), ReportDigest.of(report)))
+        if job.form is Form.REPORT:
+            data = encode_report(report)
+        else:
+            data = encode_line(DomainLine(index=index, report=report))
+        batch.append((index, data, ReportDigest.of(report)))
         if len(batch) >= _BATCH or time.monotonic() - last_sent >= _BATCH_SECONDS:
             send()
 
