@@ -14,6 +14,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from auditor.protocol.spf import is_spf
 from auditor.protocol.spf_macro import MacroString, MacroSyntaxError, parse_domain_spec, parse_macro_string
@@ -91,8 +92,13 @@ class SpfRecordTerms:
         return any(d.mechanism is Mechanism.ALL for d in self.directives)
 
 
+@lru_cache(maxsize=4096)
 def parse_record(text: str) -> SpfRecordTerms:
-    """Parse an SPF record (already selected by its `v=spf1` prefix) or raise `SpfSyntaxError`."""
+    """Parse an SPF record (already selected by its `v=spf1` prefix) or raise `SpfSyntaxError`.
+
+    Memoised: a provider's include records (and the many identical customer records) are parsed
+    once per process instead of once per domain that reaches them; the result is immutable.
+    """
     if not is_spf(text):
         raise SpfSyntaxError("record does not start with 'v=spf1'")
     directives: list[Directive] = []
