@@ -28,7 +28,7 @@ from auditor.collect.dns.network import Nameserver
 from auditor.collect.mailgun_api import api_base_urls
 from auditor.collect.mta_sts_fetch import parse_connect_to
 from auditor.collect.smtp.secrets import SecretUnavailable, resolve_secret
-from auditor.engine.catalogue import Catalogue, load_catalogue
+from auditor.engine.catalogue import Catalogue, catalogue_files, load_catalogues
 from auditor.engine.profiles import check_profile_names, with_profiles
 from auditor.engine.rules import RuleSet, load_rules
 from auditor.errors import AuditorError, InputError
@@ -270,12 +270,13 @@ def audit(
     stdout = Console(highlight=False, soft_wrap=False)
     stderr = Console(stderr=True, highlight=False)
     try:
-        targets, inventory = _targets(inputs, provider, region.strip().lower())
-        outputs = _outputs(formats, output)
         rule_dirs = _rule_dirs(rules)
+        catalogue_paths = catalogue_files(rule_dirs)
+        catalogue = load_catalogues(catalogue_paths)
+        targets, inventory = _targets(inputs, provider, region.strip().lower(), catalogue)
+        outputs = _outputs(formats, output)
         ruleset = load_rules(rule_dirs)
         targets = with_profiles(targets, profile or [], ruleset.profiles)
-        catalogue = load_catalogue(_catalogue_path())
         backend_spec = _backend(zone_dir, nameserver, timeout, attempts)
         backend = backend_spec.build()
         scale = scale_options(outputs, shard=shard, resume=resume, workers=workers, domains=len(targets))
@@ -317,7 +318,7 @@ def audit(
     )
     # Every audit takes the same path: reports are streamed to disk as domains finish and the
     # JSON/HTML/Markdown reports are rendered from there, so memory stays flat at any size.
-    engine = Engine(ruleset, catalogue, backend, backend_spec, tuple(rule_dirs), _catalogue_path(), settings)
+    engine = Engine(ruleset, catalogue, backend, backend_spec, tuple(rule_dirs), catalogue_paths, settings)
     try:
         finished = run_scaled(targets, inventory, outputs, scale, engine, stderr)
     except AuditorError as exc:
@@ -450,13 +451,13 @@ def _fail(console: Console, exc: AuditorError) -> None:
     raise typer.Exit(int(ExitCode.USAGE))
 
 
-def _targets(inputs: list[str], provider: str, region: str) -> tuple[list, str | None]:
+def _targets(inputs: list[str], provider: str, region: str, catalogue: Catalogue) -> tuple[list, str | None]:
     if len(inputs) == 1:
         candidate = Path(inputs[0])
         looks_like_file = candidate.suffix.lower() in (".yaml", ".yml", ".csv")
         if candidate.is_file() or looks_like_file:
-            return load_inventory(candidate), str(candidate)
-    return targets_from_names(inputs, provider=provider, region=region), None
+            return load_inventory(candidate, catalogue), str(candidate)
+    return targets_from_names(inputs, provider=provider, region=region, catalogue=catalogue), None
 
 
 def _suffix(fmt: str) -> str:
@@ -488,10 +489,6 @@ def _outputs(formats: list[Format] | None, output: str | None) -> list[tuple[str
     known = (*SUFFIX_FORMATS, JSONL_SUFFIX)
     stem = path.with_suffix("") if path.suffix.lower() in known else path
     return [(f, stem.with_name(stem.name + _suffix(f))) for f in chosen]
-
-
-def _catalogue_path() -> Path:
-    return rules_dir() / "providers" / "catalogue.yaml"
 
 
 def _rule_dirs(extra: list[Path] | None) -> list[Path]:
@@ -620,14 +617,18 @@ def rules_show(
 def rules_check(
     directory: Annotated[Path, typer.Argument(metavar="DIR", help="Rule directory to validate.")],
 ) -> None:
-    """Validate rule files (schema, expressions, unique ids); exit 2 on the first error."""
+    """Validate rule files and provider catalogues (schema, expressions, unique ids); exit 2 on an error."""
     builtin = directory.resolve() == rules_dir().resolve()
+    directories = [rules_dir()] if builtin else [rules_dir(), directory]
     try:
-        ruleset = load_rules([rules_dir()] if builtin else [rules_dir(), directory])
+        ruleset = load_rules(directories)
+        catalogue = load_catalogues(catalogue_files(directories))
     except AuditorError as exc:
         _fail(Console(stderr=True), exc)
     own = [r for r in ruleset.rules if builtin or r.source.startswith(str(directory))]
-    Console(highlight=False).print(Text(f"{len(own)} rules OK in {directory}"))
+    providers = len(catalogue.providers) if builtin else len(catalogue_files([directory]))
+    what = "providers" if builtin else "catalogue files"
+    Console(highlight=False).print(Text(f"{len(own)} rules OK in {directory}; {providers} {what} OK"))
 
 
 @app.command(

@@ -16,7 +16,7 @@ per-domain holes of `auditor.engine.patterns` (`{domain_dashed}`, `<tenant>`), f
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -501,8 +501,44 @@ def iter_errors(exc: ValidationError) -> Iterator[tuple[tuple[Any, ...], str]]:
         yield tuple(error["loc"]), message.removeprefix("Value error, ")
 
 
+CATALOGUE_FOLDER = "providers"
+"""The folder, inside a rule directory, whose YAML files are provider catalogues."""
+
+
 def load_catalogue(path: Path) -> Catalogue:
     """Load and validate a catalogue file; a problem stops the run with `file:line: field: message`."""
+    return Catalogue(_providers(path))
+
+
+def catalogue_files(rule_dirs: Sequence[Path]) -> tuple[Path, ...]:
+    """The catalogue files of `rule_dirs` in order: each directory's `providers/*.yaml`, sorted.
+
+    The built-in rule directory comes first, so its `providers/catalogue.yaml` is the base that a
+    rule pack's own catalogue extends (`--rules DIR` with `DIR/providers/*.yaml`).
+    """
+    return tuple(
+        path
+        for directory in rule_dirs
+        for path in sorted((directory / CATALOGUE_FOLDER).glob("*.y*ml"))
+        if path.suffix in (".yaml", ".yml")
+    )
+
+
+def load_catalogues(paths: Sequence[Path]) -> Catalogue:
+    """The providers of every file in `paths`; a later file's provider replaces an earlier one's.
+
+    That is how a user adds a provider, or overrides a built-in one (a new region, a host that
+    moved), with YAML only: a file validated against the same schema as the built-in catalogue.
+    """
+    providers: dict[str, ProviderSpec] = {}
+    for path in paths:
+        providers.update(_providers(path))
+    if not providers:
+        raise RuleFileError("no provider catalogue found", field=CATALOGUE_FOLDER)
+    return Catalogue(providers)
+
+
+def _providers(path: Path) -> dict[str, ProviderSpec]:
     data = load_located(path, RuleFileError)
     try:
         parsed = CatalogueFile.model_validate(data)
@@ -511,4 +547,4 @@ def load_catalogue(path: Path) -> Catalogue:
         raise RuleFileError(
             message, path=path, line=line_of(data, location), field=dotted(location)
         ) from None
-    return Catalogue(dict(parsed.providers))
+    return dict(parsed.providers)

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from auditor.engine.catalogue import catalogue_files
 from auditor.engine.expressions import (
     ROOTS,
     SELECTOR_ROOTS,
@@ -104,11 +105,13 @@ def load_rules(directories: list[Path]) -> RuleSet:
     profiles: list[str] = []
     for directory in directories:
         files = rule_files(directory)
-        if not files:
-            raise RuleFileError("no rule files (*.yaml) found", path=directory, field="--rules")
+        packed_profiles = profile_files(directory)
+        if not (files or packed_profiles or catalogue_files([directory])):
+            message = "no rule files, profiles/ or providers/ catalogue (*.yaml) found"
+            raise RuleFileError(message, path=directory, field="--rules")
         sources.append(str(directory))
         named = [(path, None) for path in files]
-        for name, path in profile_files(directory).items():
+        for name, path in packed_profiles.items():
             if name in profiles:
                 raise RuleFileError(f"profile {name} is defined twice", path=path, field="profile")
             profiles.append(name)

@@ -60,7 +60,8 @@ class Engine:
     backend: DnsBackend
     backend_spec: BackendSpec
     rule_dirs: tuple[Path, ...]
-    catalogue_path: Path
+    catalogue_paths: tuple[Path, ...]
+    """The catalogue files, built-in first (`catalogue_files`); workers load them again."""
     settings: AuditSettings
 
 
@@ -215,7 +216,13 @@ def _audit(
         return _Part(streamed.complete, not streamed.complete, None, run.dns_queries, run.dns_lookups)
     jobs = [
         WorkerJob(
-            number, tuple(share), engine.backend_spec, engine.rule_dirs, engine.catalogue_path, settings, form
+            number,
+            tuple(share),
+            engine.backend_spec,
+            engine.rule_dirs,
+            engine.catalogue_paths,
+            settings,
+            form,
         )
         for number, share in enumerate(shares[1:], start=1)
     ]

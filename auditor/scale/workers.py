@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import Any
 
 from auditor.audit import AuditSettings, StreamOutcome, stream_audit
-from auditor.engine.catalogue import load_catalogue
+from auditor.engine.catalogue import load_catalogues
 from auditor.engine.rules import load_rules
 from auditor.model.inventory import DomainTarget
 from auditor.model.report import DomainReport
@@ -63,7 +63,7 @@ class WorkerJob:
     targets: tuple[tuple[int, DomainTarget], ...]
     backend: BackendSpec
     rule_dirs: tuple[Path, ...]
-    catalogue: Path
+    catalogue: tuple[Path, ...]
     settings: AuditSettings
     form: Form = Form.LINE
     """How to encode each report: a JSON Lines record (a stream is written), or already in the JSON
@@ -251,7 +251,7 @@ def worker_main(job: WorkerJob, pipe: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and tells us (SIGTERM)
     try:
         rules = load_rules(list(job.rule_dirs))
-        catalogue = load_catalogue(job.catalogue)
+        catalogue = load_catalogues(job.catalogue)
         backend = job.backend.build()
         settle_for_batch()
         outcome = asyncio.run(_audit(job, rules, catalogue, backend, pipe))

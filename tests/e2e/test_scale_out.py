@@ -385,7 +385,7 @@ def test_progress_bar_counts_every_domain_from_every_worker(tmp_path: Path) -> N
 
     from auditor.audit import AuditSettings
     from auditor.cli.scaled import ScaleOptions, run_scaled
-    from auditor.engine.catalogue import load_catalogue
+    from auditor.engine.catalogue import catalogue_files, load_catalogues
     from auditor.engine.rules import load_rules
     from auditor.inventory import load_inventory, targets_from_names
     from auditor.resources import rules_dir
@@ -396,14 +396,14 @@ def test_progress_bar_counts_every_domain_from_every_worker(tmp_path: Path) -> N
         [f"mg.unknown-{i}.example" for i in range(12)]  # in no zone: quick "could not verify"
     )
     spec = BackendSpec(zone_dir=EXAMPLES / "zones")
-    catalogue_path = rules_dir() / "providers" / "catalogue.yaml"
+    catalogue_paths = catalogue_files([rules_dir()])
     engine = Engine(
         load_rules([rules_dir()]),
-        load_catalogue(catalogue_path),
+        load_catalogues(catalogue_paths),
         spec.build(),
         spec,
         (rules_dir(),),
-        catalogue_path,
+        catalogue_paths,
         AuditSettings(),
     )
     screen = io.StringIO()
