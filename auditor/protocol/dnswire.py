@@ -149,18 +149,10 @@ def _read(wire: bytes, question: Question, qid: int) -> Response | None:
     parser = dns.wire.Parser(wire)
     parser.seek(offset)
     answer: list[Record] = []
-    for _ in range(ancount):
-        owner = parser.get_name(None, True)
-        rdtype, rdclass, _ttl, rdlength = parser.get_struct("!HHIH")
-        if rdtype in (_OPT, _TSIG):
-            raise dns.exception.FormError("OPT or TSIG record in the answer section")
-        with parser.restrict_to(rdlength):
-            rdata = dns.rdata.from_wire_parser(rdclass, rdtype, parser, None)
-        if rdclass == _IN:
-            answer.append(Record(owner, rdtype, rdata))
+    _read_records(parser, ancount, answer, "answer")
     authority: list[Record] = []
     if question.dnssec:
-        _read_records(parser, nscount, authority)
+        _read_records(parser, nscount, authority, "authority")
         nscount = 0
     offset = parser.current
     extended = 0
@@ -186,13 +178,14 @@ def _read(wire: bytes, question: Question, qid: int) -> Response | None:
     return Response(rid, flags, rcode, tuple(answer), tuple(authority))
 
 
-def _read_records(parser: dns.wire.Parser, count: int, into: list[Record]) -> None:
-    """Parse `count` records of a section other than the answer (class IN kept, as there)."""
+def _read_records(parser: dns.wire.Parser, count: int, into: list[Record], section: str) -> None:
+    """Parse `count` records of the answer (or, for DNSSEC questions, authority) section into
+    `into`, keeping class IN only."""
     for _ in range(count):
         owner = parser.get_name(None, True)
         rdtype, rdclass, _ttl, rdlength = parser.get_struct("!HHIH")
         if rdtype in (_OPT, _TSIG):
-            raise dns.exception.FormError("OPT or TSIG record in the authority section")
+            raise dns.exception.FormError(f"OPT or TSIG record in the {section} section")
         with parser.restrict_to(rdlength):
             rdata = dns.rdata.from_wire_parser(rdclass, rdtype, parser, None)
         if rdclass == _IN:
