@@ -6,12 +6,14 @@ import asyncio
 from pathlib import Path
 
 from auditor.collect.dns.domain import DnsCollector
+from auditor.collect.dns.network import Nameserver, NetworkBackend
 from auditor.collect.dns.resolver import CachingResolver
 from auditor.collect.dns.zonefiles import ZoneBackend
 from auditor.engine.catalogue import load_catalogue
 from auditor.model.facts import MxFacts, MxHost
 from auditor.model.inventory import DomainTarget, Region
 from auditor.resources import rules_dir
+from tests.servers.dns_server import LoopbackDnsServer
 
 ZONE = """$ORIGIN mx.example.
 $TTL 300
@@ -72,3 +74,26 @@ def test_nxdomain_and_nodata_targets_differ(tmp_path: Path) -> None:
     (noaddr,) = _mx(tmp_path, "noaddr").hosts
     assert (gone.resolves, gone.status) == (False, "nxdomain")
     assert (noaddr.resolves, noaddr.status) == (False, "nodata")
+
+
+def test_nxdomain_settles_a_target_even_when_its_other_lookup_fails(tmp_path: Path) -> None:
+    """A name that does not exist has no address of any type (RFC 8020): a failed AAAA lookup
+    beside an A NXDOMAIN leaves nothing to verify, so MX002 can say "does not exist"."""
+    (tmp_path / "mx.example.zone").write_text(ZONE)
+    with LoopbackDnsServer(zone_dir=tmp_path) as server:
+        server.set_fault("nothing-here.mx.example", "servfail", "AAAA")
+
+        async def run() -> MxFacts:
+            backend = NetworkBackend([Nameserver(server.host, server.port)], timeout=0.5, attempts=1)
+            resolver = CachingResolver(backend)
+            collector = DnsCollector(resolver, load_catalogue(rules_dir() / "providers" / "catalogue.yaml"))
+            try:
+                facts = await collector.collect(DomainTarget(name="gone.mx.example", region=Region.US))
+            finally:
+                collector.close()
+                await resolver.close()
+            assert isinstance(facts.mx, MxFacts), facts.mx
+            return facts.mx
+
+        (gone,) = asyncio.run(run()).hosts
+    assert (gone.resolves, gone.status) == (False, "nxdomain")

@@ -338,7 +338,9 @@ def _mx_host(preference: int, host: str, answers: list[DnsAnswer]) -> MxHost:
     elif all(a.definitive for a in answers):
         status = "nodata"
     cname = next((a.cnames[-1] for a in answers if a.cnames), None)
-    return MxHost(preference, host, _host_resolves(answers), status, cname, _is_ip_literal(host))
+    # NXDOMAIN for one type is NXDOMAIN for all (RFC 8020): the other lookup's failure changes nothing.
+    resolves = {"ok": True, "nxdomain": False, "nodata": False}.get(status) if status else None
+    return MxHost(preference, host, resolves, status, cname, _is_ip_literal(host))
 
 
 def _is_ip_literal(host: str) -> bool:
@@ -348,15 +350,6 @@ def _is_ip_literal(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _host_resolves(answers: list[DnsAnswer]) -> bool | None:
-    """A host's A and AAAA answers: True if either has addresses, None if either failed."""
-    if any(a.ok for a in answers):
-        return True
-    if all(a.definitive for a in answers):
-        return False
-    return None
 
 
 def _spf_facts(texts: tuple[str, ...]) -> SpfFacts:
