@@ -294,6 +294,9 @@ def audit(
         connect_to = _connect_to(mta_sts_connect or [])
         if trust_anchor is not None:
             load_trust_anchors(trust_anchor)  # a bad file stops the run here, with its line
+        if (dnssec or trust_anchor is not None) and zone_dir is not None:
+            # Every domain would be "could not verify": say so once, before any query.
+            raise InputError("zone files carry no signatures to validate; use --nameserver", field="--dnssec")
     except AuditorError as exc:
         _fail(stderr, exc)
     settings = AuditSettings(

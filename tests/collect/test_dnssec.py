@@ -225,6 +225,16 @@ def test_bad_trust_anchor_file_is_a_one_line_input_error(tmp_path: Path) -> None
     assert str(anchor) in result.stderr and "Traceback" not in result.stderr
 
 
+def test_dnssec_with_zone_files_is_refused_before_any_query(tmp_path: Path) -> None:
+    """Zone files hold no RRSIGs: instead of a report where every domain "could not verify",
+    one line says why and the run stops (exit 2)."""
+    (tmp_path / "example.zone").write_text("$ORIGIN example.\n$TTL 300\n@ IN SOA ns hm 1 2 3 4 5\n")
+    result = CliRunner().invoke(app, ["audit", "mail.example", "--dnssec", "--zone-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--dnssec" in lines[0] and "zone files" in lines[0], result.stderr
+
+
 # ---------------------------------------------------------------- pure parts
 
 
