@@ -69,16 +69,15 @@ def load_trust_anchors(path: Path) -> TrustAnchors:
 def parse_trust_anchors(text: str, source: str, *, path: Path | None = None) -> TrustAnchors:
     """Parse zone-format text (absolute owners, `$ORIGIN` allowed) keeping its DS and DNSKEY records."""
     try:
-        rrsets = dns.zonefile.read_rrsets(
-            text, rdclass=None, default_ttl=0, origin=dns.name.root, relativize=False
-        )
+        rrsets = _read_zone_text(text)
     except dns.exception.DNSException as exc:
-        message = str(exc)
-        head, _, problem = message.partition(": ")
-        number = head.rpartition(":")[2]
-        line = int(number) if number.isdigit() else None
+        message = str(exc)  # "<input>:LINE: problem"
+        problem = message.partition(": ")[2] or message
         raise InputError(
-            f"invalid trust anchor: {problem or message}", path=path, line=line, field="--trust-anchor"
+            f"invalid trust anchor: {problem}",
+            path=path,
+            line=_failing_line(text),
+            field="--trust-anchor",
         ) from None
     ds: dict[dns.name.Name, tuple[dns.rdtypes.ANY.DS.DS, ...]] = {}
     dnskeys: dict[dns.name.Name, tuple[dns.rdtypes.ANY.DNSKEY.DNSKEY, ...]] = {}
@@ -90,6 +89,31 @@ def parse_trust_anchors(text: str, source: str, *, path: Path | None = None) -> 
     if not ds and not dnskeys:
         raise InputError("no DS or DNSKEY records", path=path, field="--trust-anchor")
     return TrustAnchors(ds, dnskeys, source)
+
+
+def _read_zone_text(text: str) -> list[dns.rrset.RRset]:
+    return dns.zonefile.read_rrsets(text, rdclass=None, default_ttl=0, origin=dns.name.root, relativize=False)
+
+
+def _failing_line(text: str) -> int | None:
+    """The line of the first record that does not parse (its last line, if it spans several).
+
+    dnspython's own line number is often the next line (it counts the newline it has read), so the
+    text is parsed again up to each line that closes a record, and the first prefix that fails
+    names the line. Trust anchor files are a few lines long.
+    """
+    lines = text.splitlines(keepends=True)
+    depth = 0
+    for number, line in enumerate(lines, start=1):
+        code = line.split(";", 1)[0]
+        depth += code.count("(") - code.count(")")
+        if depth > 0:
+            continue  # inside a parenthesised record: a prefix ending here is incomplete, not wrong
+        try:
+            _read_zone_text("".join(lines[:number]))
+        except dns.exception.DNSException:
+            return number
+    return None
 
 
 def validate_rrset(

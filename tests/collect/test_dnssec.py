@@ -215,14 +215,30 @@ def test_audit_without_dnssec_skips_the_rules_and_asks_nothing_signed(
     assert server.query_count("good.test", "DNSKEY") == 0
 
 
-def test_bad_trust_anchor_file_is_a_one_line_input_error(tmp_path: Path) -> None:
+GOOD_DS = ". 3600 IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (". IN DS 1 2 3 ABCD\n", 1),  # dnspython itself says line 2 here
+        ("; the root\n\n" + GOOD_DS + ". IN DS 1 2 3 ZZ\n" + GOOD_DS, 4),
+        (". IN DS ( 20326 8 2\n  ZZ )\n" + GOOD_DS, 2),  # a record over two lines: its last line
+        ("garbage here", 1),
+    ],
+)
+def test_bad_trust_anchor_file_is_a_one_line_error_naming_its_line(
+    tmp_path: Path, text: str, line: int
+) -> None:
     anchor = tmp_path / "anchor.txt"
-    anchor.write_text(". IN DS 1 2 3 ABCD\n")
+    anchor.write_text(text)
     result = CliRunner().invoke(
         app, ["audit", "good.test", "--trust-anchor", str(anchor), "--nameserver", "127.0.0.1"]
     )
     assert result.exit_code == 2
-    assert str(anchor) in result.stderr and "Traceback" not in result.stderr
+    errors = [row for row in result.stderr.splitlines() if row.strip()]
+    assert len(errors) == 1 and f"{anchor}:{line}: --trust-anchor" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_dnssec_with_zone_files_is_refused_before_any_query(tmp_path: Path) -> None:
