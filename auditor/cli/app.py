@@ -69,6 +69,20 @@ class Format(StrEnum):
     JSONL = "jsonl"
 
 
+# Options that `audit` and `merge` share, declared once so their names and help stay the same.
+FormatsOption = Annotated[
+    list[Format] | None,
+    typer.Option("--format", help="Report format (repeatable). Default: from --output's suffix."),
+]
+FailOnOption = Annotated[
+    FailOn, typer.Option("--fail-on", help="Exit 1 when a check fails at or above this severity.")
+]
+StrictOption = Annotated[
+    bool, typer.Option("--strict", help="Also exit 1 when such a check could not be verified.")
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary.")]
+
+
 AUDIT_EPILOG = """Examples:
 
   sendready audit examples/inventory.yaml --zone-dir examples/zones --output report.html
@@ -116,10 +130,7 @@ def audit(
             help="Extra rule directory (repeatable), added to the built-in rules.",
         ),
     ] = None,
-    formats: Annotated[
-        list[Format] | None,
-        typer.Option("--format", help="Report format (repeatable). Default: from --output's suffix."),
-    ] = None,
+    formats: FormatsOption = None,
     output: Annotated[
         str | None,
         typer.Option(
@@ -136,13 +147,8 @@ def audit(
             help="Compliance profile for every domain (repeatable): gmail-yahoo-2024, strict, parked.",
         ),
     ] = None,
-    fail_on: Annotated[
-        FailOn,
-        typer.Option("--fail-on", help="Exit 1 when a check fails at or above this severity."),
-    ] = FailOn.ERROR,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="Also exit 1 when such a check could not be verified.")
-    ] = False,
+    fail_on: FailOnOption = FailOn.ERROR,
+    strict: StrictOption = False,
     provider: Annotated[
         str, typer.Option("--provider", help="Provider for domains named on the command line.")
     ] = "mailgun",
@@ -165,7 +171,7 @@ def audit(
         float | None,
         typer.Option("--qps", min=1, help="Cap on DNS questions per second (be kind to public resolvers)."),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary.")] = False,
+    quiet: QuietOption = False,
     no_smtp: Annotated[
         bool, typer.Option("--no-smtp", help="Skip SMTP submission probes (DNS only).")
     ] = False,
@@ -346,22 +352,14 @@ def merge(
         list[Path],
         typer.Argument(metavar="FILE...", help="JSON Lines streams written by `audit --format jsonl`."),
     ],
-    formats: Annotated[
-        list[Format] | None,
-        typer.Option("--format", help="Report format (repeatable). Default: from --output's suffix."),
-    ] = None,
+    formats: FormatsOption = None,
     output: Annotated[
         str | None,
         typer.Option("--output", metavar="PATH", help="Report file (as for audit). '-' for stdout."),
     ] = None,
-    fail_on: Annotated[
-        FailOn,
-        typer.Option("--fail-on", help="Exit 1 when a check fails at or above this severity."),
-    ] = FailOn.ERROR,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="Also exit 1 when such a check could not be verified.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No terminal summary.")] = False,
+    fail_on: FailOnOption = FailOn.ERROR,
+    strict: StrictOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Merge the JSON Lines streams of a sharded audit into one report (any format)."""
     stdout = Console(highlight=False, soft_wrap=False)
