@@ -73,11 +73,26 @@ class DomainReport:
 
     @property
     def problems(self) -> tuple[Finding, ...]:
-        """Failed and unknown findings, worst first: what a reader must act on."""
-        selected = [f for f in self.findings if f.status in (Status.FAIL, Status.UNKNOWN)]
+        """Failed and unknown findings above info, worst first: what a reader must act on."""
+        selected = [
+            f
+            for f in self.findings
+            if f.status in (Status.FAIL, Status.UNKNOWN) and f.severity is not Severity.INFO
+        ]
         return tuple(
             sorted(selected, key=lambda f: (-f.severity.rank, f.status is Status.UNKNOWN, f.rule_id))
         )
+
+    @property
+    def notes(self) -> tuple[Finding, ...]:
+        """Failed and unknown info-level findings (no MTA-STS, BIMI... published): advice, shown
+        apart from the problems so that they do not bury them, by rule id."""
+        selected = [
+            f
+            for f in self.findings
+            if f.status in (Status.FAIL, Status.UNKNOWN) and f.severity is Severity.INFO
+        ]
+        return tuple(sorted(selected, key=lambda f: (f.status is Status.UNKNOWN, f.rule_id, f.subject)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -208,3 +208,55 @@ def test_json_ends_with_one_newline() -> None:
     text = render_json(_report_with("x → y"))
     assert text.endswith("}\n") and not text.endswith("\n\n")
     assert "x → y" in text
+
+
+def _finding(rule_id: str, severity: Severity, status: Status = Status.FAIL) -> Finding:
+    return Finding(
+        rule_id=rule_id,
+        rule_name=rule_id.lower(),
+        title=f"Title of {rule_id}",
+        severity=severity,
+        category="dns",
+        status=status,
+        subject="mg.example.com",
+        message=f"Message of {rule_id}",
+    )
+
+
+def _domain_with(*findings: Finding) -> DomainReport:
+    return DomainReport(
+        domain="mg.example.com",
+        provider="mailgun",
+        region=RegionView("us", "us", "us", ()),
+        readiness=Readiness.NOT_READY,
+        verified=False,
+        verification=(),
+        findings=findings,
+    )
+
+
+def test_info_findings_are_notes_not_problems() -> None:
+    domain = _domain_with(
+        _finding("BIMI001", Severity.INFO),
+        _finding("SPF003", Severity.CRITICAL),
+        _finding("MTASTS001", Severity.INFO, Status.UNKNOWN),
+        _finding("DMARC006", Severity.WARNING),
+        _finding("TLSRPT001", Severity.INFO, Status.PASS),
+    )
+    assert [f.rule_id for f in domain.problems] == ["SPF003", "DMARC006"]
+    assert [f.rule_id for f in domain.notes] == ["BIMI001", "MTASTS001"]
+
+
+def test_reports_show_notes_after_the_problems_and_count_them_apart() -> None:
+    domain = _domain_with(_finding("BIMI001", Severity.INFO), _finding("SPF003", Severity.CRITICAL))
+    run = RunInfo("0", "t0", "t1", "dns 127.0.0.1:53", 1, ("rules",))
+    report = AuditReport(run=run, summary=Summary.of((domain,)), domains=(domain,))
+    md = render_markdown(report)
+    assert "| Problems | Notes |" in md and "| 1 | 1 |" in md
+    assert md.index("(SPF003)") < md.index("#### Notes") < md.index("(BIMI001)")
+    html = render_html(report)
+    assert html.index("SPF003") < html.index('<details class="notes">') < html.index("BIMI001")
+    assert "1 note (info: advice, not a problem)" in html
+    plain = _domain_with(_finding("SPF003", Severity.ERROR))
+    no_notes = render_markdown(AuditReport(run=run, summary=report.summary, domains=(plain,)))
+    assert "#### Notes" not in no_notes
