@@ -144,6 +144,7 @@ class Evaluator:
                 smtp_probed=target.smtp is not None and isinstance(facts.smtp, SmtpProbeFacts),
                 account_checked=facts.account is not None,
                 dnssec_checked=facts.dnssec is not None,
+                mta_sts_fetched=_mta_sts_fetched(facts),
             ),
             "provider": provider,
             "region": region,
@@ -307,6 +308,12 @@ def _verified(verification: tuple[RecordVerification, ...]) -> bool | None:
     if any(v.state is RecordState.UNKNOWN for v in required) or not required:
         return None
     return True
+
+
+def _mta_sts_fetched(facts: DomainFacts) -> bool:
+    """False only when the user turned the policy fetch off (a NOT_ATTEMPTED policy)."""
+    policy = getattr(facts.mta_sts, "policy", None)
+    return not (isinstance(policy, Failure) and policy.reason is FailureKind.NOT_ATTEMPTED)
 
 
 def _readiness(findings: list[Finding]) -> Readiness:

@@ -133,6 +133,8 @@ class TargetView:
     """An API key was given, so the provider's account was asked about the domain."""
     dnssec_checked: bool = False
     """DNSSEC was validated for this run (`--dnssec`); the DNSSEC rules are skipped otherwise."""
+    mta_sts_fetched: bool = True
+    """MTA-STS policies were fetched (not `--no-mta-sts-fetch`); the policy rules are skipped otherwise."""
 
 
 # Root names a rule may use, with the type behind each (for load-time attribute checks).
